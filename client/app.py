@@ -1,0 +1,73 @@
+"""The fedvlm Flower ClientApp: train LoRA on the site's filtered records; evaluate an adapter locally."""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from client.site import data_path_for, model_dir_for, site_data, site_model, verify_base_model
+from evaluation.utility import score_vqa
+from fedvlm.config import RunConfig
+from vlm.adapters import adapter_state, load_adapter_state
+from vlm.training import train_lora
+
+app = ClientApp()
+
+
+def _prepare(msg: Message, context: Context):
+    settings = msg.content["config"]
+    config = RunConfig.model_validate_json(str(settings["run-config"]))
+    torch.set_num_threads(config.simulation.threads_per_client)
+    model_dir = model_dir_for(config, dict(context.node_config))
+    verify_base_model(model_dir, str(settings["base-model-hash"]))
+    model, processor = site_model(str(model_dir), config.lora.settings())
+    load_adapter_state(model, msg.content["arrays"].to_torch_state_dict())
+    data = site_data(data_path_for(dict(context.node_config), str(settings["data-root"])), config.data.holdout_fraction)
+    return config, settings, model, processor, data
+
+
+def _seed(*parts: object) -> int:
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "big")
+
+
+@app.train()
+def train(msg: Message, context: Context) -> Message:
+    """Train the received global adapter on this site's training split; reply with the update and counts."""
+    config, settings, model, processor, data = _prepare(msg, context)
+    server_round = int(settings["server-round"])
+    torch.manual_seed(_seed(config.data.seed, server_round, context.node_id))
+    proximal_mu = float(settings.get("proximal-mu", 0.0))
+    result = train_lora(
+        model,
+        processor,
+        data.train,
+        data.images,
+        config.train.settings(proximal_mu),
+        seed=_seed(config.data.seed, server_round, context.node_id, "batches"),
+    )
+    metrics = MetricRecord(
+        {
+            "num-examples": len(data.train),
+            "train-loss": result.mean_loss,
+            "train-final-loss": result.final_loss,
+            "train-steps": result.steps,
+            **data.counts(),
+        }
+    )
+    return Message(RecordDict({"arrays": ArrayRecord(adapter_state(model)), "metrics": metrics}), reply_to=msg)
+
+
+@app.evaluate()
+def evaluate(msg: Message, context: Context) -> Message:
+    """Score the received adapter on this site's held-out split: counts overall and per attribute group."""
+    _, _, model, processor, data = _prepare(msg, context)
+    score = score_vqa(model, processor, data.holdout)
+    metrics = {"num-examples": score.total, "vqa-correct": score.correct, "vqa-total": score.total}
+    for name, values in score.group_counts().items():
+        for value, counts in values.items():
+            metrics[f"group.{name}.{value}.correct"] = counts["correct"]
+            metrics[f"group.{name}.{value}.total"] = counts["total"]
+    return Message(RecordDict({"metrics": MetricRecord(metrics)}), reply_to=msg)

@@ -1,0 +1,96 @@
+"""A site's data and model, loaded once per process and reused across rounds."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from fedvlm.config import RunConfig
+from privacy.filter_stage import filter_records
+from vlm.base_model import ensure_base_model
+from vlm.loading import load_base, weights_hash
+from vlm.lora import LoraSettings, attach_lora
+from vlm.records import LoadReport, Record, load_dataset
+
+
+@dataclass(frozen=True)
+class SiteData:
+    """Filtered records split into train and held-out parts, with their decoded images."""
+
+    train: list[Record]
+    holdout: list[Record]
+    images: dict[str, Image.Image]
+    load_report: LoadReport
+    filter_counts: dict[str, int]
+
+    def counts(self) -> dict[str, int]:
+        """Counts for the reply's metrics (no values)."""
+        loaded = self.load_report.as_counts()
+        return {
+            "records-kept": loaded.pop("kept"),
+            **{f"records-{key}": value for key, value in loaded.items()},
+            **self.filter_counts,
+            "records-train": len(self.train),
+            "records-holdout": len(self.holdout),
+        }
+
+
+def _in_holdout(record: Record, fraction: float) -> bool:
+    digest = hashlib.sha256(record.record_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+@cache
+def site_data(data_path: str, holdout_fraction: float) -> SiteData:
+    """Load, validate, filter and split a site folder (cached for the life of the process)."""
+    records, report = load_dataset(Path(data_path))
+    clean, filter_counts = filter_records(records)
+    holdout = [r for r in clean if _in_holdout(r, holdout_fraction)]
+    train = [r for r in clean if not _in_holdout(r, holdout_fraction)]
+    if not train:
+        raise ValueError(f"{data_path}: no training record left after the held-out split")
+    images = {record.record_id: record.load_image() for record in train}
+    return SiteData(train, holdout, images, report, filter_counts)
+
+
+def data_path_for(node_config: dict, data_root: str) -> str:
+    """Deployment: node-config data-path. Simulation: the scenario's site folder for partition-id."""
+    if "data-path" in node_config:
+        return str(node_config["data-path"])
+    if "partition-id" in node_config and data_root:
+        return str(Path(data_root) / f"site-{int(node_config['partition-id'])}")
+    raise ValueError("no site data: set node-config 'data-path' (deployment) or run under the simulation engine")
+
+
+def model_dir_for(config: RunConfig, node_config: dict) -> Path:
+    """The local base-model directory: node-config model-path, else config model.path, else the cached preset."""
+    if "model-path" in node_config:
+        return Path(str(node_config["model-path"]))
+    if config.model.path:
+        return Path(config.model.path)
+    return ensure_base_model(config.model.preset)
+
+
+@cache
+def _hash_of(model_dir: str) -> str:
+    return weights_hash(model_dir)
+
+
+def verify_base_model(model_dir: Path, expected_hash: str) -> None:
+    """Refuse to train on a base model that differs from the server's (adapters would not fit)."""
+    actual = _hash_of(str(model_dir))
+    if actual != expected_hash:
+        raise ValueError(f"{model_dir}: base model hash {actual[:12]} differs from the server's {expected_hash[:12]}")
+
+
+@cache
+def site_model(model_dir: str, lora: LoraSettings):
+    """The base model with LoRA attached, and its processor (cached per process)."""
+    model, processor = load_base(model_dir)
+    torch.manual_seed(0)
+    return attach_lora(model, lora), processor

@@ -1,0 +1,75 @@
+"""Utility: VQA accuracy of a model on records, overall and per attribute group (counts only)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import torch
+
+from vlm.collate import TextPair, encode_batch, target_log_likelihood
+from vlm.records import Record
+
+
+@dataclass
+class VqaScore:
+    """Correct/total counts, overall and per attribute value."""
+
+    correct: int = 0
+    total: int = 0
+    groups: dict[str, dict[str, list[int]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(lambda: [0, 0])))
+
+    @property
+    def accuracy(self) -> float:
+        """Fraction correct (0 when nothing was scored)."""
+        return self.correct / self.total if self.total else 0.0
+
+    def add(self, record: Record, hit: bool) -> None:
+        """Count one scored question."""
+        self.correct += int(hit)
+        self.total += 1
+        for name, value in record.attributes.items():
+            self.groups[name][value][0] += int(hit)
+            self.groups[name][value][1] += 1
+
+    def group_counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Plain nested dict: attribute -> value -> {correct, total}."""
+        return {
+            name: {value: {"correct": c, "total": t} for value, (c, t) in sorted(values.items())}
+            for name, values in sorted(self.groups.items())
+        }
+
+
+@torch.no_grad()
+def _scores(model, processor, pairs: list[TextPair]) -> tuple[torch.Tensor, torch.Tensor]:
+    batch = encode_batch(processor, pairs)
+    labels = batch.pop("labels")
+    device, dtype = model.device, model.dtype
+    inputs = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in batch.items()}
+    logits = model(**inputs).logits
+    return target_log_likelihood(logits.cpu(), labels)
+
+
+def score_vqa(model, processor, records: list[Record], batch_size: int = 32) -> VqaScore:
+    """Score every record with a question: the best-scoring choice when choices exist, else greedy exact match."""
+    model.eval()
+    score = VqaScore()
+    questions = [r for r in records if r.question is not None]
+    for start in range(0, len(questions), batch_size):
+        chunk = questions[start : start + batch_size]
+        images = [record.load_image() for record in chunk]
+        pairs, owners = [], []
+        for index, (record, image) in enumerate(zip(chunk, images)):
+            for candidate in record.choices or (record.answer,):
+                pairs.append(TextPair(image, f"question: {record.question}", candidate))
+                owners.append(index)
+        log_likelihood, greedy = _scores(model, processor, pairs)
+        for index, record in enumerate(chunk):
+            rows = [row for row, owner in enumerate(owners) if owner == index]
+            if record.choices:
+                best = max(rows, key=lambda row: float(log_likelihood[row]))
+                hit = record.choices[rows.index(best)] == record.answer
+            else:
+                hit = bool(greedy[rows[0]])
+            score.add(record, hit)
+    return score

@@ -1,0 +1,88 @@
+"""The `fedvlm` command line."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from fedvlm.config import ConfigError, RunConfig, load_config
+
+
+def _simulate_config(args: argparse.Namespace, out: Path) -> RunConfig:
+    overrides = list(args.set)
+    if args.rounds is not None:
+        overrides.append(f"federation.rounds={args.rounds}")
+    if args.clients is not None:
+        overrides.append(f"simulation.clients={args.clients}")
+    if args.resume:
+        if args.config:
+            raise ConfigError("--resume takes the configuration from RUN_DIR/config.toml; drop --config")
+        return load_config(out / "config.toml", overrides)
+    return load_config(args.config, overrides)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if args.resume and not (out / "checkpoints").is_dir():
+        raise ConfigError(f"{out}: nothing to resume (no checkpoints/)")
+    if not args.resume and out.exists() and any(out.iterdir()):
+        if not args.overwrite:
+            raise ConfigError(f"{out}: run directory exists; pass --resume to continue it or --overwrite")
+        shutil.rmtree(out)
+    config = _simulate_config(args, out)
+    from simulations.runner import simulate
+
+    simulate(config, out, resume=args.resume)
+    print(f"run directory: {out}")
+    return 0
+
+
+def cmd_data_synth(args: argparse.Namespace) -> int:
+    from simulations.synth import write_scenario
+
+    root = write_scenario(args.scenario, args.sites, Path(args.out), args.records, args.eval_records, args.seed)
+    print(f"wrote {args.sites} site datasets and server-eval under {root}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand and its options."""
+    parser = argparse.ArgumentParser(prog="fedvlm", description="Federated LoRA fine-tuning of VLMs on Flower.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    simulate = commands.add_parser("simulate", help="run a federation on the Flower Simulation Engine")
+    simulate.add_argument("--config", help="TOML configuration (default: the hospital demo)")
+    simulate.add_argument("--rounds", type=int, help="override federation.rounds")
+    simulate.add_argument("--clients", type=int, help="override simulation.clients (virtual sites)")
+    simulate.add_argument("--out", default="runs/simulate", help="run directory (default: runs/simulate)")
+    simulate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any key")
+    simulate.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    simulate.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    simulate.set_defaults(handler=cmd_simulate)
+
+    data = commands.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
+    synth = data.add_parser("synth", help="write synthetic site datasets and a server-eval set")
+    synth.add_argument("--scenario", choices=["hospital", "retail"], required=True)
+    synth.add_argument("--sites", type=int, required=True)
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--records", type=int, default=240, help="records per site")
+    synth.add_argument("--eval-records", type=int, default=240)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(handler=cmd_data_synth)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; configuration errors print one clear message and exit 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ConfigError, ValueError) as error:
+        print(f"fedvlm: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

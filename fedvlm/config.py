@@ -1,0 +1,177 @@
+"""The run configuration: TOML sections validated by pydantic before anything runs."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from vlm.lora import LoraSettings
+from vlm.presets import PRESETS
+from vlm.training import TrainSettings
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the file and the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSection(_Section):
+    """Base model: a built-in preset, or a local directory holding any HF VLM."""
+
+    preset: str = "tiny"
+    path: str = ""
+
+    @model_validator(mode="after")
+    def _known_preset(self) -> ModelSection:
+        if not self.path and self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; known: {', '.join(sorted(PRESETS))}")
+        return self
+
+
+class LoraSection(_Section):
+    """LoRA adapters (language model attention and the projector by default; never the vision tower)."""
+
+    r: int = Field(8, ge=1, le=256)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1)
+    projector: bool = True
+
+    def settings(self) -> LoraSettings:
+        """As the dataclass the vlm package takes."""
+        return LoraSettings(self.r, self.alpha, self.dropout, tuple(self.target_modules), self.projector)
+
+
+class DataSection(_Section):
+    """Site datasets: an existing root with site-<i>/ and server-eval/, or synthetic data written into the run."""
+
+    scenario: Literal["hospital", "retail"] = "hospital"
+    root: str = ""
+    records_per_site: int = Field(240, ge=4)
+    eval_records: int = Field(240, ge=1)
+    holdout_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    seed: int = 0
+
+
+class TrainSection(_Section):
+    """Local training at each site, per round."""
+
+    local_steps: int = Field(25, ge=1)
+    batch_size: int = Field(16, ge=1)
+    learning_rate: float = Field(3e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+
+    def settings(self, proximal_mu: float) -> TrainSettings:
+        """As the dataclass the vlm package takes."""
+        return TrainSettings(self.local_steps, self.batch_size, self.learning_rate, self.weight_decay, proximal_mu)
+
+
+class FederationSection(_Section):
+    """Rounds and participation."""
+
+    rounds: int = Field(10, ge=1)
+    fraction_train: float = Field(1.0, gt=0.0, le=1.0)
+    min_train_nodes: int = Field(2, ge=1)
+    round_timeout_s: float = Field(600.0, gt=0.0)
+
+
+class AggregationSection(_Section):
+    """Which Flower strategy aggregates the adapters, and its parameters."""
+
+    strategy: Literal["fedavg", "fedprox", "fedadam", "fedyogi", "fedmedian", "fedtrimmedavg", "krum"] = "fedavg"
+    proximal_mu: float = Field(0.01, ge=0.0)
+    server_learning_rate: float = Field(0.01, gt=0.0)
+    trim_beta: float = Field(0.2, gt=0.0, lt=0.5)
+    num_malicious_nodes: int = Field(0, ge=0)
+
+
+class SimulationSection(_Section):
+    """Flower Simulation Engine resources."""
+
+    clients: int = Field(4, ge=1)
+    cpus_per_client: float = Field(1.0, gt=0.0)
+    gpus_per_client: float = Field(0.25, ge=0.0, le=1.0)  # used only when CUDA is present
+    threads_per_client: int = Field(1, ge=1)
+
+
+class RunConfig(_Section):
+    """The whole configuration; its defaults are the hospital demo."""
+
+    model: ModelSection = ModelSection()
+    lora: LoraSection = LoraSection()
+    data: DataSection = DataSection()
+    train: TrainSection = TrainSection()
+    federation: FederationSection = FederationSection()
+    aggregation: AggregationSection = AggregationSection()
+    simulation: SimulationSection = SimulationSection()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunConfig:
+        if self.federation.min_train_nodes > self.simulation.clients:
+            raise ValueError(
+                f"federation.min_train_nodes ({self.federation.min_train_nodes}) exceeds "
+                f"simulation.clients ({self.simulation.clients})"
+            )
+        return self
+
+    def to_toml(self) -> str:
+        """The resolved configuration as TOML."""
+        return tomli_w.dumps(self.model_dump())
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def _parse_value(text: str) -> object:
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply 'section.key=value' overrides (TOML values; bare words are strings) to nested dicts."""
+    for override in overrides:
+        key, separator, value = override.partition("=")
+        if not separator or not key.strip():
+            raise ConfigError(f"--set {override!r}: expected section.key=value")
+        *sections, leaf = key.strip().split(".")
+        node = data
+        for section in sections:
+            child = node.setdefault(section, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {override!r}: {section} is not a section")
+            node = child
+        node[leaf] = _parse_value(value.strip())
+    return data
+
+
+def load_config(path: Path | str | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Read, override and validate a configuration; every problem raises ConfigError naming file and key."""
+    source = str(path) if path else "default configuration"
+    data: dict = {}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: configuration file not found") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    data = apply_overrides(data, overrides or [])
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, source)) from None

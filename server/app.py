@@ -1,0 +1,42 @@
+"""The fedvlm Flower ServerApp (Deployment Engine via `flwr run .`, and the simulation runner)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flwr.app import Context
+from flwr.serverapp import Grid, ServerApp
+
+from fedvlm.config import RunConfig, load_config
+from server.federation import Federation
+from server.run_dir import RunDir
+
+
+def start(grid: Grid, config: RunConfig, out_dir: Path, resume: bool) -> None:
+    """Write the resolved config and run the round loop into out_dir."""
+    run_dir = RunDir(out_dir)
+    run_dir.root.mkdir(parents=True, exist_ok=True)
+    run_dir.config.write_text(config.to_toml(), encoding="utf-8")
+    Federation(grid, config, run_dir).run(resume=resume)
+
+
+def build_server_app(config: RunConfig, out_dir: Path, resume: bool) -> ServerApp:
+    """A ServerApp bound to an already validated config (used by `fedvlm simulate`)."""
+    server_app = ServerApp()
+
+    @server_app.main()
+    def main(grid: Grid, context: Context) -> None:
+        start(grid, config, out_dir, resume)
+
+    return server_app
+
+
+app = ServerApp()
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    """Entry point for `flwr run .`: run config keys config, out-dir, resume (see pyproject.toml)."""
+    run_config = context.run_config
+    config = load_config(str(run_config.get("config", "")) or None)
+    start(grid, config, Path(str(run_config["out-dir"])), bool(run_config.get("resume", False)))

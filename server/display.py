@@ -1,0 +1,37 @@
+"""A rich progress display for the round loop: a bar over rounds and one line per round."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+class RoundDisplay:
+    """Context manager; show(row) prints a round's summary and advances the bar."""
+
+    def __init__(self, total_rounds: int, completed: int) -> None:
+        self.console = Console()
+        self.progress = Progress(
+            TextColumn("[bold]federated rounds"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=self.console,
+        )
+        self.task = self.progress.add_task("rounds", total=total_rounds, completed=completed)
+
+    def __enter__(self) -> RoundDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def show(self, row: dict) -> None:
+        """Print one round: sites, loss, accuracy, verdict."""
+        train = row.get("train") or {}
+        loss = f"{train['loss']:.3f}" if "loss" in train else "-"
+        verdict = {"accepted": "[green]accepted", "rejected": "[red]rejected", "skipped": "[yellow]skipped"}[row["status"]]
+        self.progress.console.print(
+            f"round {row['round']:>3}  sites {row['participants']}/{row['sampled']}  "
+            f"loss {loss:>6}  vqa_accuracy {row['utility']['vqa_accuracy']:.3f}  {verdict}"
+        )
+        if row["round"] > 0:
+            self.progress.advance(self.task)

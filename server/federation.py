@@ -1,0 +1,174 @@
+"""The server's round loop: sample, train, aggregate, evaluate, gate, accept or roll back, checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Message
+from flwr.serverapp import Grid
+
+from fedvlm.config import RunConfig
+from server.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from server.display import RoundDisplay
+from server.evaluator import ServerEvaluator
+from server.gates import Gate, accept_all
+from server.run_dir import RunDir
+from server.strategies import build_strategy, load_optimizer_state, optimizer_state, restore, snapshot
+from simulations.synth import SERVER_EVAL, write_scenario
+from vlm.adapters import state_bytes, state_hash
+from vlm.base_model import ensure_base_model
+from vlm.loading import weights_hash
+
+log = logging.getLogger("fedvlm.server")
+
+
+def resolve_model_dir(config: RunConfig) -> Path:
+    """config model.path, or the cached pre-trained preset (built on first use)."""
+    return Path(config.model.path) if config.model.path else ensure_base_model(config.model.preset)
+
+
+def resolve_data_root(config: RunConfig, run_dir: RunDir) -> Path:
+    """config data.root, or synthetic scenario data written once into the run directory."""
+    if config.data.root:
+        return Path(config.data.root)
+    if not (run_dir.data / SERVER_EVAL).is_dir():
+        write_scenario(
+            config.data.scenario,
+            config.simulation.clients,
+            run_dir.data,
+            records_per_site=config.data.records_per_site,
+            eval_records=config.data.eval_records,
+            seed=config.data.seed,
+        )
+    return run_dir.data
+
+
+def _array_bytes(record: ArrayRecord) -> int:
+    return sum(array.numpy().nbytes for array in record.values())
+
+
+def _train_summary(replies: list[Message]) -> dict:
+    examples = [int(r.content["metrics"]["num-examples"]) for r in replies]
+    losses = [float(r.content["metrics"]["train-loss"]) for r in replies]
+    counts: Counter = Counter()
+    for reply in replies:
+        counts.update({k: int(v) for k, v in reply.content["metrics"].items() if k.startswith(("records-", "filter-"))})
+    return {
+        "loss": sum(n * loss for n, loss in zip(examples, losses)) / max(1, sum(examples)),
+        "examples": sum(examples),
+        "counts": dict(sorted(counts.items())),
+    }
+
+
+def _site_evaluation(replies: list[Message]) -> dict:
+    totals: Counter = Counter()
+    for reply in replies:
+        totals.update({k: int(v) for k, v in reply.content["metrics"].items() if k != "num-examples"})
+    groups: dict = {}
+    for key, value in totals.items():
+        if key.startswith("group."):
+            _, name, group_value, field = key.split(".", 3)
+            groups.setdefault(name, {}).setdefault(group_value, {})[field] = value
+    correct, total = totals["vqa-correct"], totals["vqa-total"]
+    return {"sites": len(replies), "vqa_accuracy": correct / total if total else 0.0, "correct": correct,
+            "total": total, "groups": groups}
+
+
+class Federation:
+    """One run of the round loop over a Grid, writing everything into a run directory."""
+
+    def __init__(self, grid: Grid, config: RunConfig, run_dir: RunDir, gate: Gate = accept_all) -> None:
+        self.grid, self.config, self.run_dir, self.gate = grid, config, run_dir, gate
+        self.model_dir = resolve_model_dir(config)
+        self.data_root = resolve_data_root(config, run_dir)
+        self.evaluator = ServerEvaluator(self.model_dir, config.lora.settings(), self.data_root / SERVER_EVAL)
+        self.strategy = build_strategy(config)
+        self.train_config = ConfigRecord(
+            {
+                "run-config": config.model_dump_json(),
+                "base-model-hash": weights_hash(self.model_dir),
+                "data-root": str(self.data_root.resolve()),
+            }
+        )
+
+    def run(self, resume: bool) -> None:
+        """Rounds from the start (round 0 = the starting model) or from the last checkpoint."""
+        if resume:
+            checkpoint, global_state, moments = load_checkpoint(self.run_dir.checkpoints)
+            load_optimizer_state(self.strategy, moments)
+            self.run_dir.truncate_metrics(checkpoint.round)
+        else:
+            global_state = self.evaluator.initial_state()
+            evaluation = self.evaluator.evaluate(global_state)
+            checkpoint = Checkpoint(0, 0, evaluation)
+            self.evaluator.save(global_state, self.run_dir.adapter)
+            row = {"round": 0, "status": "accepted", "accepted": True, "sampled": 0, "participants": 0,
+                   "failures": 0, "utility": evaluation, "bytes": {"down": 0, "up": 0},
+                   "adapter_hash": state_hash(global_state)}
+            self.run_dir.append_metrics(row)
+            save_checkpoint(self.run_dir.checkpoints, checkpoint, global_state, {})
+        rounds = self.config.federation.rounds
+        with RoundDisplay(rounds, completed=checkpoint.round) as display:
+            if not resume:
+                display.show(self.run_dir.read_metrics()[0])
+            for server_round in range(checkpoint.round + 1, rounds + 1):
+                row, global_state, checkpoint = self._round(server_round, global_state, checkpoint)
+                if server_round == rounds:
+                    row["site_evaluation"] = self._evaluate_sites(server_round, global_state)
+                self.run_dir.append_metrics(row)
+                save_checkpoint(self.run_dir.checkpoints, checkpoint, global_state, optimizer_state(self.strategy))
+                display.show(row)
+
+    def _round(self, server_round: int, global_state: dict, checkpoint: Checkpoint) -> tuple[dict, dict, Checkpoint]:
+        started = time.monotonic()
+        messages = list(self.strategy.configure_train(server_round, ArrayRecord(global_state), self.train_config, self.grid))
+        replies = list(self.grid.send_and_receive(messages, timeout=self.config.federation.round_timeout_s))
+        valid = [reply for reply in replies if not reply.has_error() and reply.has_content()]
+        row = {
+            "round": server_round,
+            "sampled": len(messages),
+            "participants": len(valid),
+            "failures": len(messages) - len(valid),
+            "bytes": {"down": len(messages) * state_bytes(global_state),
+                      "up": sum(_array_bytes(reply.content["arrays"]) for reply in valid)},
+        }
+        if valid:
+            row["train"] = _train_summary(valid)
+        saved = snapshot(self.strategy)
+        candidate = None
+        if len(valid) >= self.config.federation.min_train_nodes:
+            aggregated, _ = self.strategy.aggregate_train(server_round, valid)
+            candidate = aggregated.to_torch_state_dict() if aggregated is not None else None
+        if candidate is None:
+            restore(self.strategy, saved)
+            row.update(status="skipped", accepted=False, utility=checkpoint.accepted_evaluation,
+                       reason=f"{len(valid)} valid replies, {self.config.federation.min_train_nodes} required")
+            return self._finish(row, started), global_state, Checkpoint(server_round, checkpoint.last_accepted_round,
+                                                                         checkpoint.accepted_evaluation)
+        candidate = {key: value.to(torch.float32) for key, value in candidate.items()}
+        evaluation = self.evaluator.evaluate(candidate)
+        verdict = self.gate(server_round, evaluation, checkpoint.accepted_evaluation)
+        row.update(status="accepted" if verdict.accepted else "rejected", accepted=verdict.accepted,
+                   utility=evaluation, gates=verdict.results, candidate_hash=state_hash(candidate))
+        if not verdict.accepted:
+            restore(self.strategy, saved)
+            return self._finish(row, started), global_state, Checkpoint(server_round, checkpoint.last_accepted_round,
+                                                                         checkpoint.accepted_evaluation)
+        self.evaluator.save(candidate, self.run_dir.adapter)
+        row["adapter_hash"] = row["candidate_hash"]
+        return self._finish(row, started), candidate, Checkpoint(server_round, server_round, evaluation)
+
+    def _evaluate_sites(self, server_round: int, global_state: dict) -> dict:
+        messages = list(self.strategy.configure_evaluate(server_round, ArrayRecord(global_state),
+                                                         self.train_config, self.grid))
+        replies = self.grid.send_and_receive(messages, timeout=self.config.federation.round_timeout_s)
+        return _site_evaluation([reply for reply in replies if not reply.has_error() and reply.has_content()])
+
+    @staticmethod
+    def _finish(row: dict, started: float) -> dict:
+        row["seconds"] = round(time.monotonic() - started, 3)
+        return row

@@ -1,0 +1,67 @@
+"""Flower's aggregation strategies, chosen by config, with rollback and resume of their state."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+from flwr.serverapp.strategy import FedAdam, FedAvg, FedMedian, FedProx, FedTrimmedAvg, FedYogi, Krum, Strategy
+
+from fedvlm.config import RunConfig
+
+# Attributes in which Flower's server optimizers keep state between rounds.
+OPTIMIZER_STATE = ("m_t", "v_t")
+
+
+def build_strategy(config: RunConfig) -> Strategy:
+    """The Flower strategy named by aggregation.strategy, sampling as the federation section says."""
+    agg, fed = config.aggregation, config.federation
+    common = {
+        "fraction_train": fed.fraction_train,
+        "fraction_evaluate": 1.0,
+        "min_train_nodes": fed.min_train_nodes,
+        "min_evaluate_nodes": 1,
+        "min_available_nodes": config.simulation.clients if fed.fraction_train == 1.0 else fed.min_train_nodes,
+    }
+    if agg.strategy == "fedavg":
+        return FedAvg(**common)
+    if agg.strategy == "fedprox":
+        return FedProx(**common, proximal_mu=agg.proximal_mu)
+    if agg.strategy == "fedadam":
+        return FedAdam(**common, eta=agg.server_learning_rate)
+    if agg.strategy == "fedyogi":
+        return FedYogi(**common, eta=agg.server_learning_rate)
+    if agg.strategy == "fedmedian":
+        return FedMedian(**common)
+    if agg.strategy == "fedtrimmedavg":
+        return FedTrimmedAvg(**common, beta=agg.trim_beta)
+    return Krum(**common, num_malicious_nodes=agg.num_malicious_nodes)
+
+
+def snapshot(strategy: Strategy) -> dict:
+    """A deep copy of the strategy's attributes, taken before aggregation."""
+    return copy.deepcopy(vars(strategy))
+
+
+def restore(strategy: Strategy, saved: dict) -> None:
+    """Undo whatever aggregation changed (server optimizer moments of a rejected round)."""
+    vars(strategy).clear()
+    vars(strategy).update(saved)
+
+
+def optimizer_state(strategy: Strategy) -> dict[str, np.ndarray]:
+    """Server-optimizer moments as flat 'attribute/key' arrays (empty for stateless strategies)."""
+    state = {}
+    for attribute in OPTIMIZER_STATE:
+        for key, array in (getattr(strategy, attribute, None) or {}).items():
+            state[f"{attribute}/{key}"] = np.asarray(array)
+    return state
+
+
+def load_optimizer_state(strategy: Strategy, state: dict[str, np.ndarray]) -> None:
+    """Put saved moments back on a freshly built strategy (resume)."""
+    for attribute in OPTIMIZER_STATE:
+        prefix = f"{attribute}/"
+        values = {key[len(prefix) :]: array for key, array in state.items() if key.startswith(prefix)}
+        if values:
+            setattr(strategy, attribute, values)

@@ -1,0 +1,45 @@
+import json
+
+import torch
+
+from vlm.base_model import BUILD_INFO, build_untrained, ensure_base_model, pretrain
+from vlm.collate import TextPair, encode_batch
+from vlm.loading import load_base, weights_hash
+from vlm.presets import PRESETS, get_preset
+
+
+def test_build_is_deterministic_and_cached(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("FEDVLM_CACHE", str(tmp_path))
+    rebuilt = ensure_base_model("tiny-test")
+    assert rebuilt != tiny_model_dir and weights_hash(rebuilt) == weights_hash(tiny_model_dir)
+    stamp = (rebuilt / BUILD_INFO).stat().st_mtime_ns
+    assert ensure_base_model("tiny-test") == rebuilt and (rebuilt / BUILD_INFO).stat().st_mtime_ns == stamp
+
+
+def test_cache_key_follows_the_preset():
+    fingerprints = {preset.fingerprint() for preset in PRESETS.values()}
+    assert len(fingerprints) == len(PRESETS)
+
+
+def test_pretraining_lowers_the_loss():
+    preset = get_preset("tiny-test")
+    model, processor = build_untrained(preset)
+    from vlm.pretraining_data import examples
+
+    held_out = [TextPair(e.image, e.prompt, e.target) for e, _ in zip(examples(seed=99, size_px=32), range(32))]
+    batch = encode_batch(processor, held_out)
+    labels = batch.pop("labels")
+    with torch.no_grad():
+        before = model(**batch, labels=labels).loss.item()
+    pretrain(model, processor, preset)
+    with torch.no_grad():
+        after = model(**batch, labels=labels).loss.item()
+    assert after < 0.6 * before
+
+
+def test_saved_model_loads_through_the_auto_path(tiny_model_dir):
+    model, processor = load_base(tiny_model_dir)
+    assert type(model).__name__ == "LlavaForConditionalGeneration"
+    assert not any(p.requires_grad for p in model.parameters())
+    info = json.loads((tiny_model_dir / BUILD_INFO).read_text())
+    assert info["fingerprint"] == get_preset("tiny-test").fingerprint()

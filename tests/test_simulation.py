@@ -1,0 +1,122 @@
+"""End-to-end runs of `fedvlm simulate` on the Flower Simulation Engine (Ray), with the tiny-test model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+from peft import PeftModel
+from safetensors.torch import load_file
+from transformers import AutoModelForImageTextToText
+
+from evaluation.utility import score_vqa
+from simulations.synth import write_scenario
+from vlm.adapters import state_bytes, state_hash
+from vlm.loading import load_base
+from vlm.records import load_dataset
+
+pytestmark = pytest.mark.slow
+
+SMALL = [
+    "--set", "model.preset='tiny-test'",
+    "--set", "data.records_per_site=24",
+    "--set", "data.eval_records=16",
+    "--set", "train.local_steps=3",
+    "--set", "train.batch_size=4",
+]
+
+
+def _fedvlm(*args: str) -> list[str]:
+    return [sys.executable, "-m", "fedvlm.cli", *args]
+
+
+def _simulate(out: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    result = subprocess.run(_fedvlm("simulate", "--out", str(out), *SMALL, *args),
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _rows(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_two_sites_two_rounds_and_peft_reload(tmp_path, tiny_model_dir):
+    out = tmp_path / "run"
+    _simulate(out, "--clients", "2", "--rounds", "2")
+    rows = _rows(out)
+    assert [row["round"] for row in rows] == [0, 1, 2]
+    assert all(row["accepted"] for row in rows)
+    assert [row["participants"] for row in rows[1:]] == [2, 2]
+
+    adapter = load_file(out / "adapter" / "adapter_model.safetensors")
+    assert rows[2]["adapter_hash"] == state_hash(adapter) != rows[0]["adapter_hash"]
+    assert rows[1]["bytes"] == {"down": 2 * state_bytes(adapter), "up": 2 * state_bytes(adapter)}
+    assert rows[2]["train"]["examples"] > 0 and rows[2]["train"]["counts"]["records-kept"] == 48
+    assert rows[2]["site_evaluation"]["sites"] == 2 and rows[2]["site_evaluation"]["total"] > 0
+    assert "sex" in rows[2]["utility"]["groups"]
+
+    # PEFT's own loader on the run's adapter reproduces the server's figure.
+    _, processor = load_base(tiny_model_dir)
+    model = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(tiny_model_dir), out / "adapter")
+    records, _ = load_dataset(out / "data" / "server-eval")
+    score = score_vqa(model, processor, records)
+    assert (score.correct, score.total) == (rows[2]["utility"]["correct"], rows[2]["utility"]["total"])
+    resolved = tomllib.loads((out / "config.toml").read_text())
+    assert resolved["model"]["preset"] == "tiny-test" and resolved["federation"]["rounds"] == 2
+
+
+def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_model_dir):
+    out = tmp_path / "run"
+    command = _fedvlm("simulate", "--out", str(out), *SMALL, "--clients", "2", "--rounds", "4",
+                      "--set", "train.local_steps=12")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if (out / "metrics.jsonl").is_file() and any(r["round"] >= 1 for r in _rows(out)):
+            break
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = max(row["round"] for row in _rows(out))
+    assert 1 <= done_before < 4, "the run must be killed mid-way for this test to mean anything"
+
+    _simulate(out, "--resume")
+    rows = _rows(out)
+    assert [row["round"] for row in rows] == [0, 1, 2, 3, 4]
+    state = json.loads((out / "checkpoints" / "state.json").read_text())
+    assert state["round"] == 4 and state["last_accepted_round"] == 4
+    assert rows[4]["adapter_hash"] == state_hash(load_file(out / "adapter" / "adapter_model.safetensors"))
+
+
+def test_failing_site_is_recorded_and_too_few_sites_skip_the_round(tmp_path, tiny_model_dir):
+    data = write_scenario("hospital", 3, tmp_path / "data", records_per_site=24, eval_records=16)
+    (data / "site-2" / "metadata.jsonl").unlink()
+
+    out = tmp_path / "enough"
+    _simulate(out, "--clients", "3", "--rounds", "1", "--set", f"data.root='{data}'")
+    (row,) = _rows(out)[1:]
+    assert (row["sampled"], row["participants"], row["failures"], row["accepted"]) == (3, 2, 1, True)
+
+    out = tmp_path / "too-few"
+    _simulate(out, "--clients", "3", "--rounds", "1", "--set", f"data.root='{data}'",
+              "--set", "federation.min_train_nodes=3")
+    start, row = _rows(out)
+    assert (row["status"], row["accepted"], row["participants"]) == ("skipped", False, 2)
+    assert start["adapter_hash"] == state_hash(load_file(out / "adapter" / "adapter_model.safetensors"))
+
+
+def test_bad_config_fails_before_anything_runs(tmp_path):
+    out = tmp_path / "never"
+    result = subprocess.run(_fedvlm("simulate", "--out", str(out), "--set", "lora.rank=4"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "lora.rank: unknown key" in result.stderr
+    assert not out.exists()

@@ -1,0 +1,52 @@
+"""Presets of the project's own tiny LLaVA-architecture VLM (sizes and pre-training recipe)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+RECIPE_VERSION = 1  # bump when the pre-training code changes what a preset builds
+
+
+@dataclass(frozen=True)
+class TinyPreset:
+    """Sizes of a tiny LLaVA (CLIP vision tower + Llama language model) and its pre-training budget."""
+
+    name: str
+    image_size: int = 32
+    patch_size: int = 8
+    vision_hidden: int = 64
+    vision_layers: int = 2
+    text_hidden: int = 128
+    text_layers: int = 2
+    heads: int = 4
+    vocab_size: int = 1024
+    max_positions: int = 128
+    pretrain_steps: int = 1800
+    pretrain_batch: int = 32
+    pretrain_lr: float = 6e-4
+    seed: int = 0
+
+    def fingerprint(self) -> str:
+        """Hash of everything that determines the built weights (cache key)."""
+        import transformers
+
+        payload = {**dataclasses.asdict(self), "recipe": RECIPE_VERSION, "transformers": transformers.__version__}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+PRESETS: dict[str, TinyPreset] = {
+    "tiny": TinyPreset(name="tiny"),
+    "tiny-test": TinyPreset(
+        name="tiny-test", vision_hidden=32, text_hidden=64, pretrain_steps=80, pretrain_batch=16, pretrain_lr=2e-3
+    ),
+}
+
+
+def get_preset(name: str) -> TinyPreset:
+    """The preset called name, or a ValueError listing the known ones."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown model preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+    return PRESETS[name]

@@ -1,0 +1,85 @@
+"""Local LoRA training on a site's records (also used for the centralized baseline)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+
+from vlm.collate import TextPair, encode_batch, per_sample_loss
+from vlm.records import Record
+
+CAPTION_PROMPT = "describe the image."
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What the [train] config section sets."""
+
+    local_steps: int = 20
+    batch_size: int = 16
+    learning_rate: float = 3e-3
+    weight_decay: float = 0.0
+    proximal_mu: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Counts and losses of one local training run (no data)."""
+
+    steps: int
+    examples: int
+    mean_loss: float
+    final_loss: float
+
+
+def record_pairs(record: Record, image: Image.Image) -> list[TextPair]:
+    """The supervised pairs one record yields: its caption and/or its question."""
+    pairs = []
+    if record.caption is not None:
+        pairs.append(TextPair(image, CAPTION_PROMPT, record.caption))
+    if record.question is not None:
+        pairs.append(TextPair(image, f"question: {record.question}", record.answer))
+    return pairs
+
+
+def _to_device(batch: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: (v.to(model.device, model.dtype) if v.is_floating_point() else v.to(model.device)) for k, v in batch.items()}
+
+
+def train_lora(
+    model: torch.nn.Module,
+    processor,
+    records: list[Record],
+    images: dict[str, Image.Image],
+    settings: TrainSettings,
+    seed: int,
+) -> TrainResult:
+    """Train the model's trainable (LoRA) parameters for settings.local_steps minibatches of records."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    anchor = [p.detach().clone() for p in trainable] if settings.proximal_mu > 0 else None
+    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    rng = random.Random(seed)
+    model.train()
+    losses = []
+    for _ in range(settings.local_steps):
+        chosen = rng.sample(records, k=min(settings.batch_size, len(records)))
+        pairs = [pair for record in chosen for pair in record_pairs(record, images[record.record_id])]
+        batch = _to_device(encode_batch(processor, pairs), model)
+        labels = batch.pop("labels")
+        loss = per_sample_loss(model(**batch).logits, labels).mean()
+        if anchor is not None:
+            loss = loss + settings.proximal_mu / 2 * sum((p - a).pow(2).sum() for p, a in zip(trainable, anchor))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    model.eval()
+    return TrainResult(
+        steps=len(losses),
+        examples=min(settings.batch_size, len(records)) * len(losses),
+        mean_loss=sum(losses) / len(losses),
+        final_loss=losses[-1],
+    )
