@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import torch
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
@@ -36,9 +37,11 @@ def _seed(*parts: object) -> int:
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     """Train the received global adapter on this site's training split; reply with the update and counts."""
+    started = time.monotonic()
     config, settings, model, processor, data = _prepare(msg, context)
     server_round = int(settings["server-round"])
-    torch.manual_seed(_seed(config.data.seed, server_round, context.node_id))
+    site = context.node_config.get("partition-id", context.node_id)  # stable across simulation runs
+    torch.manual_seed(_seed(config.data.seed, server_round, site))
     proximal_mu = float(settings.get("proximal-mu", 0.0))
     result = train_lora(
         model,
@@ -46,7 +49,7 @@ def train(msg: Message, context: Context) -> Message:
         data.train,
         data.images,
         config.train.settings(proximal_mu),
-        seed=_seed(config.data.seed, server_round, context.node_id, "batches"),
+        seed=_seed(config.data.seed, server_round, site, "batches"),
     )
     metrics = MetricRecord(
         {
@@ -57,7 +60,9 @@ def train(msg: Message, context: Context) -> Message:
             **data.counts(),
         }
     )
-    return Message(RecordDict({"arrays": ArrayRecord(adapter_state(model)), "metrics": metrics}), reply_to=msg)
+    arrays = ArrayRecord(adapter_state(model))
+    metrics["client-seconds"] = time.monotonic() - started
+    return Message(RecordDict({"arrays": arrays, "metrics": metrics}), reply_to=msg)
 
 
 @app.evaluate()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from vlm.collate import TextPair, encode_batch, target_log_likelihood
+from vlm.collate import TextPair, encode_batch, target_log_likelihood, to_model
 from vlm.records import Record
 
 
@@ -17,7 +17,9 @@ class VqaScore:
 
     correct: int = 0
     total: int = 0
-    groups: dict[str, dict[str, list[int]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(lambda: [0, 0])))
+    groups: dict[str, dict[str, list[int]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    )
 
     @property
     def accuracy(self) -> float:
@@ -44,9 +46,7 @@ class VqaScore:
 def _scores(model, processor, pairs: list[TextPair]) -> tuple[torch.Tensor, torch.Tensor]:
     batch = encode_batch(processor, pairs)
     labels = batch.pop("labels")
-    device, dtype = model.device, model.dtype
-    inputs = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in batch.items()}
-    logits = model(**inputs).logits
+    logits = model(**to_model(batch, model)).logits
     return target_log_likelihood(logits.cpu(), labels)
 
 

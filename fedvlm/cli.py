@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from fedvlm.config import ConfigError, RunConfig, load_config
+from server.run_dir import RunDir
 
 
 def _simulate_config(args: argparse.Namespace, out: Path) -> RunConfig:
@@ -24,19 +25,30 @@ def _simulate_config(args: argparse.Namespace, out: Path) -> RunConfig:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulations.runner import check_data_root, simulate
+
     out = Path(args.out)
     if args.resume and not (out / "checkpoints").is_dir():
         raise ConfigError(f"{out}: nothing to resume (no checkpoints/)")
+    config = _simulate_config(args, out)
+    check_data_root(config)
     if not args.resume and out.exists() and any(out.iterdir()):
         if not args.overwrite:
             raise ConfigError(f"{out}: run directory exists; pass --resume to continue it or --overwrite")
         shutil.rmtree(out)
-    config = _simulate_config(args, out)
-    from simulations.runner import simulate
-
     simulate(config, out, resume=args.resume)
-    print(f"run directory: {out}")
+    _print_summary(RunDir(out))
     return 0
+
+
+def _print_summary(run_dir: RunDir) -> None:
+    rows = run_dir.read_metrics()
+    final = [row for row in rows if row["accepted"]][-1]
+    print(
+        f"vqa_accuracy on server-eval: round 0 {rows[0]['utility']['vqa_accuracy']:.3f} -> "
+        f"round {final['round']} {final['utility']['vqa_accuracy']:.3f} (last accepted); "
+        f"run directory: {run_dir.root}"
+    )
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:

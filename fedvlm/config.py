@@ -41,7 +41,7 @@ class LoraSection(_Section):
     r: int = Field(8, ge=1, le=256)
     alpha: int = Field(16, ge=1)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
     projector: bool = True
 
     def settings(self) -> LoraSettings:
@@ -76,7 +76,7 @@ class TrainSection(_Section):
 class FederationSection(_Section):
     """Rounds and participation."""
 
-    rounds: int = Field(10, ge=1)
+    rounds: int = Field(15, ge=1)
     fraction_train: float = Field(1.0, gt=0.0, le=1.0)
     min_train_nodes: int = Field(2, ge=1)
     round_timeout_s: float = Field(600.0, gt=0.0)

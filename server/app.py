@@ -9,24 +9,25 @@ from flwr.serverapp import Grid, ServerApp
 
 from fedvlm.config import RunConfig, load_config
 from server.federation import Federation
+from server.gates import Gate, accept_all
 from server.run_dir import RunDir
 
 
-def start(grid: Grid, config: RunConfig, out_dir: Path, resume: bool) -> None:
+def start(grid: Grid, config: RunConfig, out_dir: Path, resume: bool, gate: Gate = accept_all) -> None:
     """Write the resolved config and run the round loop into out_dir."""
     run_dir = RunDir(out_dir)
     run_dir.root.mkdir(parents=True, exist_ok=True)
     run_dir.config.write_text(config.to_toml(), encoding="utf-8")
-    Federation(grid, config, run_dir).run(resume=resume)
+    Federation(grid, config, run_dir, gate).run(resume=resume)
 
 
-def build_server_app(config: RunConfig, out_dir: Path, resume: bool) -> ServerApp:
+def build_server_app(config: RunConfig, out_dir: Path, resume: bool, gate: Gate = accept_all) -> ServerApp:
     """A ServerApp bound to an already validated config (used by `fedvlm simulate`)."""
     server_app = ServerApp()
 
     @server_app.main()
     def main(grid: Grid, context: Context) -> None:
-        start(grid, config, out_dir, resume)
+        start(grid, config, out_dir, resume, gate)
 
     return server_app
 

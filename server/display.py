@@ -12,7 +12,10 @@ class RoundDisplay:
     def __init__(self, total_rounds: int, completed: int) -> None:
         self.console = Console()
         self.progress = Progress(
-            TextColumn("[bold]federated rounds"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("[bold]federated rounds"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
             console=self.console,
         )
         self.task = self.progress.add_task("rounds", total=total_rounds, completed=completed)
@@ -28,7 +31,9 @@ class RoundDisplay:
         """Print one round: sites, loss, accuracy, verdict."""
         train = row.get("train") or {}
         loss = f"{train['loss']:.3f}" if "loss" in train else "-"
-        verdict = {"accepted": "[green]accepted", "rejected": "[red]rejected", "skipped": "[yellow]skipped"}[row["status"]]
+        verdict = {"accepted": "[green]accepted", "rejected": "[red]rejected", "skipped": "[yellow]skipped"}[
+            row["status"]
+        ]
         self.progress.console.print(
             f"round {row['round']:>3}  sites {row['participants']}/{row['sampled']}  "
             f"loss {loss:>6}  vqa_accuracy {row['utility']['vqa_accuracy']:.3f}  {verdict}"

@@ -60,6 +60,7 @@ def _train_summary(replies: list[Message]) -> dict:
     return {
         "loss": sum(n * loss for n, loss in zip(examples, losses)) / max(1, sum(examples)),
         "examples": sum(examples),
+        "client_seconds": sum(float(r.content["metrics"]["client-seconds"]) for r in replies),
         "counts": dict(sorted(counts.items())),
     }
 
@@ -74,8 +75,13 @@ def _site_evaluation(replies: list[Message]) -> dict:
             _, name, group_value, field = key.split(".", 3)
             groups.setdefault(name, {}).setdefault(group_value, {})[field] = value
     correct, total = totals["vqa-correct"], totals["vqa-total"]
-    return {"sites": len(replies), "vqa_accuracy": correct / total if total else 0.0, "correct": correct,
-            "total": total, "groups": groups}
+    return {
+        "sites": len(replies),
+        "vqa_accuracy": correct / total if total else 0.0,
+        "correct": correct,
+        "total": total,
+        "groups": groups,
+    }
 
 
 class Federation:
@@ -106,9 +112,17 @@ class Federation:
             evaluation = self.evaluator.evaluate(global_state)
             checkpoint = Checkpoint(0, 0, evaluation)
             self.evaluator.save(global_state, self.run_dir.adapter)
-            row = {"round": 0, "status": "accepted", "accepted": True, "sampled": 0, "participants": 0,
-                   "failures": 0, "utility": evaluation, "bytes": {"down": 0, "up": 0},
-                   "adapter_hash": state_hash(global_state)}
+            row = {
+                "round": 0,
+                "status": "accepted",
+                "accepted": True,
+                "sampled": 0,
+                "participants": 0,
+                "failures": 0,
+                "utility": evaluation,
+                "bytes": {"down": 0, "up": 0},
+                "adapter_hash": state_hash(global_state),
+            }
             self.run_dir.append_metrics(row)
             save_checkpoint(self.run_dir.checkpoints, checkpoint, global_state, {})
         rounds = self.config.federation.rounds
@@ -125,46 +139,60 @@ class Federation:
 
     def _round(self, server_round: int, global_state: dict, checkpoint: Checkpoint) -> tuple[dict, dict, Checkpoint]:
         started = time.monotonic()
-        messages = list(self.strategy.configure_train(server_round, ArrayRecord(global_state), self.train_config, self.grid))
+        messages = list(
+            self.strategy.configure_train(server_round, ArrayRecord(global_state), self.train_config, self.grid)
+        )
         replies = list(self.grid.send_and_receive(messages, timeout=self.config.federation.round_timeout_s))
         valid = [reply for reply in replies if not reply.has_error() and reply.has_content()]
         row = {
             "round": server_round,
+            "train_phase_seconds": round(time.monotonic() - started, 3),
             "sampled": len(messages),
             "participants": len(valid),
             "failures": len(messages) - len(valid),
-            "bytes": {"down": len(messages) * state_bytes(global_state),
-                      "up": sum(_array_bytes(reply.content["arrays"]) for reply in valid)},
+            "bytes": {
+                "down": len(messages) * state_bytes(global_state),
+                "up": sum(_array_bytes(reply.content["arrays"]) for reply in valid),
+            },
         }
         if valid:
             row["train"] = _train_summary(valid)
+        kept = Checkpoint(server_round, checkpoint.last_accepted_round, checkpoint.accepted_evaluation)
         saved = snapshot(self.strategy)
-        candidate = None
+        aggregated = None
         if len(valid) >= self.config.federation.min_train_nodes:
             aggregated, _ = self.strategy.aggregate_train(server_round, valid)
-            candidate = aggregated.to_torch_state_dict() if aggregated is not None else None
-        if candidate is None:
+        if aggregated is None:
             restore(self.strategy, saved)
-            row.update(status="skipped", accepted=False, utility=checkpoint.accepted_evaluation,
-                       reason=f"{len(valid)} valid replies, {self.config.federation.min_train_nodes} required")
-            return self._finish(row, started), global_state, Checkpoint(server_round, checkpoint.last_accepted_round,
-                                                                         checkpoint.accepted_evaluation)
-        candidate = {key: value.to(torch.float32) for key, value in candidate.items()}
+            required = self.config.federation.min_train_nodes
+            row.update(
+                status="skipped",
+                accepted=False,
+                utility=checkpoint.accepted_evaluation,
+                reason=f"{len(valid)} valid replies, {required} required",
+            )
+            return self._finish(row, started), global_state, kept
+        candidate = {key: value.to(torch.float32) for key, value in aggregated.to_torch_state_dict().items()}
         evaluation = self.evaluator.evaluate(candidate)
         verdict = self.gate(server_round, evaluation, checkpoint.accepted_evaluation)
-        row.update(status="accepted" if verdict.accepted else "rejected", accepted=verdict.accepted,
-                   utility=evaluation, gates=verdict.results, candidate_hash=state_hash(candidate))
+        row.update(
+            status="accepted" if verdict.accepted else "rejected",
+            accepted=verdict.accepted,
+            utility=evaluation,
+            gates=verdict.results,
+            candidate_hash=state_hash(candidate),
+        )
         if not verdict.accepted:
             restore(self.strategy, saved)
-            return self._finish(row, started), global_state, Checkpoint(server_round, checkpoint.last_accepted_round,
-                                                                         checkpoint.accepted_evaluation)
+            return self._finish(row, started), global_state, kept
         self.evaluator.save(candidate, self.run_dir.adapter)
         row["adapter_hash"] = row["candidate_hash"]
         return self._finish(row, started), candidate, Checkpoint(server_round, server_round, evaluation)
 
     def _evaluate_sites(self, server_round: int, global_state: dict) -> dict:
-        messages = list(self.strategy.configure_evaluate(server_round, ArrayRecord(global_state),
-                                                         self.train_config, self.grid))
+        messages = list(
+            self.strategy.configure_evaluate(server_round, ArrayRecord(global_state), self.train_config, self.grid)
+        )
         replies = self.grid.send_and_receive(messages, timeout=self.config.federation.round_timeout_s)
         return _site_evaluation([reply for reply in replies if not reply.has_error() and reply.has_content()])
 

@@ -12,9 +12,11 @@ import torch
 from flwr.simulation import run_simulation
 
 from client.app import app as client_app
-from fedvlm.config import RunConfig
+from fedvlm.config import ConfigError, RunConfig
 from server.app import build_server_app
 from server.federation import resolve_model_dir
+from server.gates import Gate, accept_all
+from simulations.synth import SERVER_EVAL, site_dir
 
 
 def backend_config(config: RunConfig, ray_tmp: Path) -> dict:
@@ -32,18 +34,33 @@ def backend_config(config: RunConfig, ray_tmp: Path) -> dict:
     }
 
 
-def simulate(config: RunConfig, out_dir: Path, resume: bool = False) -> None:
-    """Build the base model first (cached), then run the ServerApp and ClientApps under Ray."""
+def check_data_root(config: RunConfig) -> None:
+    """Before anything starts: a configured data.root must hold server-eval/ and one folder per site."""
+    if not config.data.root:
+        return
+    root = Path(config.data.root)
+    needed = [root / SERVER_EVAL] + [site_dir(root, i) for i in range(config.simulation.clients)]
+    missing = [str(path) for path in needed if not path.is_dir()]
+    if missing:
+        raise ConfigError(f"data.root: missing folder(s) {', '.join(missing)}")
+
+
+def simulate(config: RunConfig, out_dir: Path, resume: bool = False, gate: Gate = accept_all) -> None:
+    """Check the data, build the base model (cached), then run the ServerApp and ClientApps under Ray."""
+    check_data_root(config)
     resolve_model_dir(config)
     threads = str(config.simulation.threads_per_client)
     os.environ.update(
-        OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, TOKENIZERS_PARALLELISM="false", RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO="0"
+        OMP_NUM_THREADS=threads,
+        MKL_NUM_THREADS=threads,
+        TOKENIZERS_PARALLELISM="false",
+        RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO="0",
     )
     logging.getLogger("flwr").setLevel(logging.WARNING)
     ray_tmp = Path(tempfile.mkdtemp(prefix="fedvlm-ray-"))
     try:
         run_simulation(
-            server_app=build_server_app(config, out_dir, resume),
+            server_app=build_server_app(config, out_dir, resume, gate),
             client_app=client_app,
             num_supernodes=config.simulation.clients,
             backend_config=backend_config(config, ray_tmp),

@@ -71,7 +71,9 @@ def hospital_record(rng: random.Random, profile: SiteProfile, size_px: int = 64)
         radius = LESION_SIZES[size] * size_px
         draw_shape(draw, "circle", side_centre(rng, side, size_px, radius), radius, rng.randint(200, 255))
     image = add_noise(image, rng, profile.noise)
-    report = f"findings: a {size} lesion in the {side} lung." if present else "findings: no lesion seen. lungs are clear."
+    report = (
+        f"findings: a {size} lesion in the {side} lung." if present else "findings: no lesion seen. lungs are clear."
+    )
     if kind == "present":
         qa = {"question": "is there a lesion?", "answer": "yes" if present else "no", "choices": ["yes", "no"]}
     elif kind == "side":
@@ -113,8 +115,14 @@ SCENARIOS: dict[str, RecordFactory] = {"hospital": hospital_record, "retail": re
 def scenario_vocabulary() -> list[str]:
     """Every word the scenario templates use (the tokenizer learns them as whole words)."""
     words = {
-        *"findings a lesion in the lung no seen lungs are clear is there which side on what size".split(),
-        *"colour arrived damaged good condition product".split(),
-        *LESION_SIZES, *PRODUCTS, *COLOURS, "left", "right", "yes", "no",
+        *("findings", "a", "lesion", "in", "the", "lung", "no", "seen", "lungs", "are", "clear", "is", "there"),
+        *("which", "side", "on", "what", "size", "colour", "arrived", "damaged", "good", "condition", "product"),
+        *LESION_SIZES,
+        *PRODUCTS,
+        *COLOURS,
+        "left",
+        "right",
+        "yes",
+        "no",
     }
     return sorted(words)

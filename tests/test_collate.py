@@ -7,8 +7,10 @@ from vlm.loading import load_base
 
 def test_labels_cover_only_the_target_and_eos(tiny_model_dir):
     _, processor = load_base(tiny_model_dir)
-    pairs = [TextPair(Image.new("RGB", (40, 40), "red"), "question: what colour?", "red"),
-             TextPair(Image.new("RGB", (40, 40), "blue"), "describe the image.", "a large blue square on the left.")]
+    pairs = [
+        TextPair(Image.new("RGB", (40, 40), "red"), "question: what colour?", "red"),
+        TextPair(Image.new("RGB", (40, 40), "blue"), "describe the image.", "a large blue square on the left."),
+    ]
     batch = encode_batch(processor, pairs)
     for row, pair in enumerate(pairs):
         target_ids = batch["input_ids"][row][batch["labels"][row] != IGNORE_INDEX]
@@ -19,7 +21,9 @@ def test_per_sample_loss_does_not_couple_samples(tiny_model_dir):
     model, processor = load_base(tiny_model_dir)
     image = Image.new("RGB", (32, 32), "green")
     short = TextPair(image, "question: what colour?", "green")
-    long = TextPair(image, "describe the image.", "a small green circle on the right and a large red square on the left.")
+    long = TextPair(
+        image, "describe the image.", "a small green circle on the right and a large red square on the left."
+    )
     alone = encode_batch(processor, [short])
     together = encode_batch(processor, [short, long])
     with torch.no_grad():

@@ -10,10 +10,10 @@ from vlm.records import load_dataset
 from vlm.training import TrainSettings, train_lora
 
 
-def _trained(tiny_model_dir, hospital_root, settings=LoraSettings()):
+def _trained(tiny_model_dir, hospital_root):
     model, processor = load_base(tiny_model_dir)
     torch.manual_seed(0)
-    peft_model = attach_lora(model, settings)
+    peft_model = attach_lora(model, LoraSettings())
     records, _ = load_dataset(hospital_root / "site-0")
     images = {r.record_id: r.load_image() for r in records}
     train_lora(peft_model, processor, records, images, TrainSettings(local_steps=3, batch_size=4), seed=0)

@@ -25,11 +25,16 @@ from vlm.records import load_dataset
 pytestmark = pytest.mark.slow
 
 SMALL = [
-    "--set", "model.preset='tiny-test'",
-    "--set", "data.records_per_site=24",
-    "--set", "data.eval_records=16",
-    "--set", "train.local_steps=3",
-    "--set", "train.batch_size=4",
+    "--set",
+    "model.preset='tiny-test'",
+    "--set",
+    "data.records_per_site=24",
+    "--set",
+    "data.eval_records=16",
+    "--set",
+    "train.local_steps=3",
+    "--set",
+    "train.batch_size=4",
 ]
 
 
@@ -38,8 +43,9 @@ def _fedvlm(*args: str) -> list[str]:
 
 
 def _simulate(out: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    result = subprocess.run(_fedvlm("simulate", "--out", str(out), *SMALL, *args),
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        _fedvlm("simulate", "--out", str(out), *SMALL, *args), capture_output=True, text=True, timeout=timeout
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -75,8 +81,9 @@ def test_two_sites_two_rounds_and_peft_reload(tmp_path, tiny_model_dir):
 
 def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
-    command = _fedvlm("simulate", "--out", str(out), *SMALL, "--clients", "2", "--rounds", "4",
-                      "--set", "train.local_steps=12")
+    command = _fedvlm(
+        "simulate", "--out", str(out), *SMALL, "--clients", "2", "--rounds", "4", "--set", "train.local_steps=12"
+    )
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
@@ -106,8 +113,9 @@ def test_failing_site_is_recorded_and_too_few_sites_skip_the_round(tmp_path, tin
     assert (row["sampled"], row["participants"], row["failures"], row["accepted"]) == (3, 2, 1, True)
 
     out = tmp_path / "too-few"
-    _simulate(out, "--clients", "3", "--rounds", "1", "--set", f"data.root='{data}'",
-              "--set", "federation.min_train_nodes=3")
+    _simulate(
+        out, "--clients", "3", "--rounds", "1", "--set", f"data.root='{data}'", "--set", "federation.min_train_nodes=3"
+    )
     start, row = _rows(out)
     assert (row["status"], row["accepted"], row["participants"]) == ("skipped", False, 2)
     assert start["adapter_hash"] == state_hash(load_file(out / "adapter" / "adapter_model.safetensors"))
@@ -115,8 +123,30 @@ def test_failing_site_is_recorded_and_too_few_sites_skip_the_round(tmp_path, tin
 
 def test_bad_config_fails_before_anything_runs(tmp_path):
     out = tmp_path / "never"
-    result = subprocess.run(_fedvlm("simulate", "--out", str(out), "--set", "lora.rank=4"),
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        _fedvlm("simulate", "--out", str(out), "--set", "lora.rank=4"), capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "lora.rank: unknown key" in result.stderr
+    assert not out.exists()
+
+
+def test_sites_that_time_out_are_counted_and_the_round_skipped(tmp_path, tiny_model_dir):
+    out = tmp_path / "run"
+    _simulate(out, "--clients", "2", "--rounds", "1", "--set", "federation.round_timeout_s=0.05")
+    start, row = _rows(out)
+    assert (row["status"], row["sampled"], row["participants"], row["failures"]) == ("skipped", 2, 0, 2)
+    assert start["adapter_hash"] == state_hash(load_file(out / "adapter" / "adapter_model.safetensors"))
+
+
+def test_missing_data_root_fails_before_anything_runs(tmp_path):
+    out = tmp_path / "never"
+    result = subprocess.run(
+        _fedvlm("simulate", "--out", str(out), "--set", f"data.root='{tmp_path / 'nope'}'"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "data.root: missing folder" in result.stderr and "server-eval" in result.stderr
     assert not out.exists()

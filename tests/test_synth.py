@@ -16,8 +16,9 @@ def test_every_written_record_is_valid(tmp_path):
         for folder in [root / f"site-{i}" for i in range(3)] + [root / SERVER_EVAL]:
             records, report = load_dataset(folder)
             assert report.kept == len(records) and sum(report.skipped.values()) == 0
-            assert all(r.question and r.answer and r.caption and {"sex", "age_band"} <= r.attributes.keys()
-                       for r in records)
+            assert all(
+                r.question and r.answer and r.caption and {"sex", "age_band"} <= r.attributes.keys() for r in records
+            )
         assert len(load_dataset(root / SERVER_EVAL)[0]) == 10
 
 
@@ -33,5 +34,8 @@ def test_generation_is_deterministic(tmp_path):
     a = write_scenario("retail", 2, tmp_path / "a", records_per_site=8, eval_records=4, seed=3)
     b = write_scenario("retail", 2, tmp_path / "b", records_per_site=8, eval_records=4, seed=3)
     c = write_scenario("retail", 2, tmp_path / "c", records_per_site=8, eval_records=4, seed=4)
-    read = lambda root: (root / "site-1" / "metadata.jsonl").read_bytes() + (root / "site-1" / "00003.png").read_bytes()
+
+    def read(root):
+        return (root / "site-1" / "metadata.jsonl").read_bytes() + (root / "site-1" / "00003.png").read_bytes()
+
     assert read(a) == read(b) != read(c)

@@ -11,7 +11,9 @@ from peft import PeftModel, get_peft_model_state_dict, set_peft_model_state_dict
 
 def adapter_state(model: PeftModel) -> dict[str, torch.Tensor]:
     """The adapter's tensors as float32 CPU copies, in peft's key names (no base weights)."""
-    return {key: value.detach().to("cpu", torch.float32).clone() for key, value in get_peft_model_state_dict(model).items()}
+    return {
+        key: value.detach().to("cpu", torch.float32).clone() for key, value in get_peft_model_state_dict(model).items()
+    }
 
 
 def load_adapter_state(model: PeftModel, state: dict[str, torch.Tensor]) -> None:

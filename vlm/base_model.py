@@ -14,8 +14,8 @@ from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForCon
 from transformers.models.clip import CLIPImageProcessorPil
 
 from vlm.collate import TextPair, encode_batch, per_sample_loss
-from vlm.pretraining_data import examples, tokenizer_corpus
 from vlm.presets import TinyPreset, get_preset
+from vlm.pretraining_data import examples, tokenizer_corpus
 from vlm.progress import progress_bar
 from vlm.tokenizer import IMAGE_TOKEN, train_tokenizer
 

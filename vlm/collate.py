@@ -67,6 +67,14 @@ def encode_batch(processor, pairs: list[TextPair], max_length: int | None = None
     return dict(batch)
 
 
+def to_model(batch: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Move a batch to the model's device; floating tensors (pixels) also to its dtype."""
+    return {
+        key: value.to(model.device, model.dtype) if value.is_floating_point() else value.to(model.device)
+        for key, value in batch.items()
+    }
+
+
 def per_sample_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean token cross-entropy per sample (HF's batch loss averages over all tokens, coupling samples)."""
     shifted_logits = logits[:, :-1].float()

@@ -19,7 +19,7 @@ class LoraSettings:
     r: int = 8
     alpha: int = 16
     dropout: float = 0.0
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
     projector: bool = True
 
 

@@ -97,7 +97,9 @@ def _check_image(path: Path) -> None:
                 )
             image.load()
     except Image.DecompressionBombError:
-        raise RecordError("image-too-large", "field 'file_name': image exceeds Pillow's decompression-bomb limit") from None
+        raise RecordError(
+            "image-too-large", "field 'file_name': image exceeds Pillow's decompression-bomb limit"
+        ) from None
     except (OSError, SyntaxError, ValueError) as error:
         raise RecordError("corrupt-image", f"field 'file_name': unreadable image ({type(error).__name__})") from None
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from vlm.collate import TextPair, encode_batch, per_sample_loss
+from vlm.collate import TextPair, encode_batch, per_sample_loss, to_model
 from vlm.records import Record
 
 CAPTION_PROMPT = "describe the image."
@@ -45,10 +45,6 @@ def record_pairs(record: Record, image: Image.Image) -> list[TextPair]:
     return pairs
 
 
-def _to_device(batch: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: (v.to(model.device, model.dtype) if v.is_floating_point() else v.to(model.device)) for k, v in batch.items()}
-
-
 def train_lora(
     model: torch.nn.Module,
     processor,
@@ -67,7 +63,7 @@ def train_lora(
     for _ in range(settings.local_steps):
         chosen = rng.sample(records, k=min(settings.batch_size, len(records)))
         pairs = [pair for record in chosen for pair in record_pairs(record, images[record.record_id])]
-        batch = _to_device(encode_batch(processor, pairs), model)
+        batch = to_model(encode_batch(processor, pairs), model)
         labels = batch.pop("labels")
         loss = per_sample_loss(model(**batch).logits, labels).mean()
         if anchor is not None:

@@ -1,0 +1,15 @@
+"""Run `fedvlm simulate` as a user would (a subprocess) and read its metrics."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def simulate(out: Path, *args: str) -> list[dict]:
+    """Run a simulation into out (replacing it) and return its metrics rows."""
+    command = [sys.executable, "-m", "fedvlm.cli", "simulate", "--out", str(out), "--overwrite", *args]
+    subprocess.run(command, check=True)
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

@@ -1,0 +1,31 @@
+from dataclasses import replace
+
+from evaluation.utility import VqaScore, score_vqa
+from vlm.loading import load_base
+from vlm.records import Record, load_dataset
+
+
+def test_group_counts_add_up():
+    score = VqaScore()
+    base = Record("s:1", None, None, "q?", "yes", ("yes", "no"), {"sex": "F"})
+    for hit, sex in [(True, "F"), (False, "F"), (True, "M")]:
+        score.add(replace(base, attributes={"sex": sex}), hit)
+    assert (score.correct, score.total) == (2, 3)
+    assert score.group_counts() == {"sex": {"F": {"correct": 1, "total": 2}, "M": {"correct": 1, "total": 1}}}
+
+
+def test_score_does_not_depend_on_batching(tiny_model_dir, hospital_root):
+    model, processor = load_base(tiny_model_dir)
+    records, _ = load_dataset(hospital_root / "server-eval")
+    whole = score_vqa(model, processor, records, batch_size=16)
+    single = score_vqa(model, processor, records, batch_size=1)
+    assert (whole.correct, whole.total, whole.group_counts()) == (single.correct, single.total, single.group_counts())
+
+
+def test_free_answers_need_an_exact_greedy_match(tiny_model_dir, hospital_root):
+    model, processor = load_base(tiny_model_dir)
+    records, _ = load_dataset(hospital_root / "server-eval")
+    open_ended = [replace(r, choices=None, answer=r.answer + " with extra words nobody says") for r in records]
+    assert score_vqa(model, processor, open_ended).correct == 0
+    captions_only = [replace(r, question=None, answer=None) for r in records]
+    assert score_vqa(model, processor, captions_only).total == 0

@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+import torch
+from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
+from flwr.serverapp.strategy import FedAdam, FedAvg, FedMedian, FedProx, FedTrimmedAvg, FedYogi, Krum
+from flwr.supercore.task_identity import TaskIdentity
+
+from fedvlm.config import load_config
+from server.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from server.run_dir import RunDir
+from server.strategies import build_strategy, load_optimizer_state, optimizer_state, restore, snapshot
+
+
+@pytest.fixture(autouse=True)
+def _task_identity(monkeypatch):
+    """Messages need a run identity, as the ServerApp has under a SuperLink."""
+    for name, value in (("_task_id", 1), ("_run_id", 1), ("_node_id", 0)):
+        monkeypatch.setattr(TaskIdentity, name, value)
+
+
+KINDS = {
+    "fedavg": FedAvg,
+    "fedprox": FedProx,
+    "fedadam": FedAdam,
+    "fedyogi": FedYogi,
+    "fedmedian": FedMedian,
+    "fedtrimmedavg": FedTrimmedAvg,
+    "krum": Krum,
+}
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_config_picks_flowers_strategy(name):
+    strategy = build_strategy(load_config(None, [f"aggregation.strategy='{name}'"]))
+    assert type(strategy) is KINDS[name]
+
+
+def _reply(value: float) -> Message:
+    content = RecordDict(
+        {"arrays": ArrayRecord({"w": torch.full((3,), value)}), "metrics": MetricRecord({"num-examples": 10})}
+    )
+    return Message(content, dst_node_id=0, message_type="train")
+
+
+def _aggregate(strategy, server_round: int, current: torch.Tensor, values: list[float]) -> None:
+    strategy.current_arrays = {"w": current.numpy()}
+    replies = []
+    for value in values:
+        message = _reply(value)
+        replies.append(Message(message.content, reply_to=message))
+    strategy.aggregate_train(server_round, replies)
+
+
+def test_rejected_round_restores_server_optimizer_moments():
+    strategy = build_strategy(load_config(None, ["aggregation.strategy='fedadam'"]))
+    _aggregate(strategy, 1, torch.zeros(3), [1.0, 3.0])
+    moments = {k: v.copy() for k, v in optimizer_state(strategy).items()}
+    saved = snapshot(strategy)
+    _aggregate(strategy, 2, torch.zeros(3), [9.0, 9.0])
+    assert not np.allclose(optimizer_state(strategy)["m_t/w"], moments["m_t/w"])
+    restore(strategy, saved)
+    for key, value in moments.items():
+        np.testing.assert_array_equal(optimizer_state(strategy)[key], value)
+
+
+def test_optimizer_state_survives_a_checkpoint(tmp_path):
+    strategy = build_strategy(load_config(None, ["aggregation.strategy='fedyogi'"]))
+    _aggregate(strategy, 1, torch.zeros(3), [1.0, 2.0])
+    adapter = {"lora_A": torch.randn(2, 3), "lora_B": torch.zeros(3, 2)}
+    save_checkpoint(tmp_path, Checkpoint(1, 1, {"vqa_accuracy": 0.5}), adapter, optimizer_state(strategy))
+    checkpoint, loaded_adapter, moments = load_checkpoint(tmp_path)
+    assert checkpoint == Checkpoint(1, 1, {"vqa_accuracy": 0.5})
+    torch.testing.assert_close(loaded_adapter["lora_A"], adapter["lora_A"])
+    fresh = build_strategy(load_config(None, ["aggregation.strategy='fedyogi'"]))
+    load_optimizer_state(fresh, moments)
+    for key, value in optimizer_state(strategy).items():
+        np.testing.assert_array_equal(optimizer_state(fresh)[key], value)
+
+
+def test_missing_or_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "state.json").write_text("{broken")
+    with pytest.raises(ValueError, match="corrupt checkpoint"):
+        load_checkpoint(tmp_path)
+
+
+def test_metrics_are_truncated_to_the_checkpoint(tmp_path):
+    run_dir = RunDir(tmp_path)
+    for server_round in range(4):
+        run_dir.append_metrics({"round": server_round})
+    with run_dir.metrics.open("a") as handle:
+        handle.write('{"round": 4, "trunc')
+    assert [row["round"] for row in run_dir.read_metrics()] == [0, 1, 2, 3]
+    run_dir.truncate_metrics(2)
+    assert [row["round"] for row in run_dir.read_metrics()] == [0, 1, 2]
