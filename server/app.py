@@ -14,8 +14,10 @@ from server.run_dir import RunDir
 
 
 def start(grid: Grid, config: RunConfig, out_dir: Path, resume: bool, gate: Gate = accept_all) -> None:
-    """Write the resolved config and run the round loop into out_dir."""
+    """Write the resolved config and run the round loop into out_dir (a new run refuses an existing one)."""
     run_dir = RunDir(out_dir)
+    if not resume and run_dir.metrics.exists():
+        raise FileExistsError(f"{run_dir.root}: already holds a run; resume it or choose another out-dir")
     run_dir.root.mkdir(parents=True, exist_ok=True)
     run_dir.config.write_text(config.to_toml(), encoding="utf-8")
     Federation(grid, config, run_dir, gate).run(resume=resume)
