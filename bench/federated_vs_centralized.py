@@ -13,7 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 from rich.console import Console
 from rich.table import Table
 
@@ -23,8 +22,7 @@ from evaluation.utility import score_vqa
 from fedvlm.config import RunConfig, load_config
 from server.federation import resolve_model_dir
 from simulations.synth import SERVER_EVAL, site_dir
-from vlm.loading import load_base
-from vlm.lora import attach_lora
+from vlm.lora import load_with_lora
 from vlm.records import load_dataset
 from vlm.training import train_lora
 
@@ -36,9 +34,7 @@ def centralized_accuracy(config: RunConfig, data_root: Path) -> tuple[float, int
     ]
     records = [record for site in sites for record in site.train]
     images = {key: image for site in sites for key, image in site.images.items()}
-    model, processor = load_base(resolve_model_dir(config))
-    torch.manual_seed(0)
-    peft_model = attach_lora(model, config.lora.settings())
+    peft_model, processor = load_with_lora(resolve_model_dir(config), config.lora.settings())
     steps = config.federation.rounds * config.simulation.clients * config.train.local_steps
     settings = dataclasses.replace(config.train.settings(proximal_mu=0.0), local_steps=steps)
     train_lora(peft_model, processor, records, images, settings, seed=config.data.seed)
@@ -58,7 +54,7 @@ def main() -> None:
         federated_seconds = time.monotonic() - started
         federated = [row for row in rows if row["accepted"]][-1]["utility"]["vqa_accuracy"]
         started = time.monotonic()
-        centralized, steps = centralized_accuracy(config, out / "data")
+        centralized, steps = centralized_accuracy(config, Path(config.data.root) if config.data.root else out / "data")
         centralized_seconds = time.monotonic() - started
     table = Table(title="federated vs centralized (server-eval vqa_accuracy)")
     for column in ("setting", "vqa_accuracy", "wall s"):

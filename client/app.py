@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
 import time
+from collections.abc import Callable
 
 import torch
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from client.site import data_path_for, model_dir_for, site_data, site_model, verify_base_model
-from evaluation.utility import score_vqa
+from evaluation.utility import group_metrics, score_vqa
 from fedvlm.config import RunConfig
 from vlm.adapters import adapter_state, load_adapter_state
 from vlm.training import train_lora
 
 app = ClientApp()
+log = logging.getLogger("fedvlm.site")
+
+
+class SiteFailure(RuntimeError):
+    """What the server learns of a failed site: the error's type, never its message (paths, text)."""
+
+
+def _contained(handler: Callable[[Message, Context], Message]) -> Callable[[Message, Context], Message]:
+    @functools.wraps(handler)
+    def run(msg: Message, context: Context) -> Message:
+        try:
+            return handler(msg, context)
+        except Exception as error:
+            log.exception("site %s failed", handler.__name__)  # the details stay in the site's log
+            raise SiteFailure(type(error).__name__) from None
+
+    return run
 
 
 def _prepare(msg: Message, context: Context):
@@ -35,6 +55,7 @@ def _seed(*parts: object) -> int:
 
 
 @app.train()
+@_contained
 def train(msg: Message, context: Context) -> Message:
     """Train the received global adapter on this site's training split; reply with the update and counts."""
     started = time.monotonic()
@@ -66,13 +87,11 @@ def train(msg: Message, context: Context) -> Message:
 
 
 @app.evaluate()
+@_contained
 def evaluate(msg: Message, context: Context) -> Message:
     """Score the received adapter on this site's held-out split: counts overall and per attribute group."""
     _, _, model, processor, data = _prepare(msg, context)
     score = score_vqa(model, processor, data.holdout)
     metrics = {"num-examples": score.total, "vqa-correct": score.correct, "vqa-total": score.total}
-    for name, values in score.group_counts().items():
-        for value, counts in values.items():
-            metrics[f"group.{name}.{value}.correct"] = counts["correct"]
-            metrics[f"group.{name}.{value}.total"] = counts["total"]
+    metrics.update(group_metrics(score.group_counts()))
     return Message(RecordDict({"metrics": MetricRecord(metrics)}), reply_to=msg)

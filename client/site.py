@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import torch
 from PIL import Image
 
 from fedvlm.config import RunConfig
 from privacy.filter_stage import filter_records
 from vlm.base_model import ensure_base_model
-from vlm.loading import load_base, weights_hash
-from vlm.lora import LoraSettings, attach_lora
+from vlm.loading import weights_hash
+from vlm.lora import LoraSettings, load_with_lora
 from vlm.records import LoadReport, Record, load_dataset
+
+log = logging.getLogger("fedvlm.site")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ def _in_holdout(record: Record, fraction: float) -> bool:
 def site_data(data_path: str, holdout_fraction: float) -> SiteData:
     """Load, validate, filter and split a site folder (cached for the life of the process)."""
     records, report = load_dataset(Path(data_path))
+    for problem in report.problems:  # file, line and field only; stays in the site's own log
+        log.warning("skipped record: %s", problem)
     clean, filter_counts = filter_records(records)
     holdout = [r for r in clean if _in_holdout(r, holdout_fraction)]
     train = [r for r in clean if not _in_holdout(r, holdout_fraction)]
@@ -91,6 +95,4 @@ def verify_base_model(model_dir: Path, expected_hash: str) -> None:
 @cache
 def site_model(model_dir: str, lora: LoraSettings):
     """The base model with LoRA attached, and its processor (cached per process)."""
-    model, processor = load_base(model_dir)
-    torch.manual_seed(0)
-    return attach_lora(model, lora), processor
+    return load_with_lora(model_dir, lora)

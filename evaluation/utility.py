@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import quote, unquote
 
 import torch
 
@@ -40,6 +42,29 @@ class VqaScore:
             name: {value: {"correct": c, "total": t} for value, (c, t) in sorted(values.items())}
             for name, values in sorted(self.groups.items())
         }
+
+
+GROUP_PREFIX = "group|"
+
+
+def group_metrics(groups: dict[str, dict[str, dict[str, int]]]) -> dict[str, int]:
+    """Flatten group counts into metric keys 'group|<name>|<value>|<field>' (name and value URL-quoted)."""
+    return {
+        f"{GROUP_PREFIX}{quote(name, safe='')}|{quote(value, safe='')}|{field_name}": count
+        for name, values in groups.items()
+        for value, counts in values.items()
+        for field_name, count in counts.items()
+    }
+
+
+def groups_from_metrics(metrics: Mapping[str, int]) -> dict[str, dict[str, dict[str, int]]]:
+    """The inverse of group_metrics, summing nothing: other keys are ignored."""
+    groups: dict[str, dict[str, dict[str, int]]] = {}
+    for key, count in metrics.items():
+        if key.startswith(GROUP_PREFIX):
+            name, value, field_name = key[len(GROUP_PREFIX) :].split("|")
+            groups.setdefault(unquote(name), {}).setdefault(unquote(value), {})[field_name] = int(count)
+    return groups
 
 
 @torch.no_grad()

@@ -12,30 +12,35 @@ from server.run_dir import RunDir
 
 
 def _simulate_config(args: argparse.Namespace, out: Path) -> RunConfig:
-    overrides = list(args.set)
-    if args.rounds is not None:
-        overrides.append(f"federation.rounds={args.rounds}")
-    if args.clients is not None:
-        overrides.append(f"simulation.clients={args.clients}")
+    rounds = [f"federation.rounds={args.rounds}"] if args.rounds is not None else []
     if args.resume:
-        if args.config:
-            raise ConfigError("--resume takes the configuration from RUN_DIR/config.toml; drop --config")
-        return load_config(out / "config.toml", overrides)
-    return load_config(args.config, overrides)
+        if args.config or args.set or args.clients is not None:
+            raise ConfigError("--resume continues with RUN_DIR/config.toml: only --rounds may change")
+        return load_config(out / "config.toml", rounds)
+    clients = [f"simulation.clients={args.clients}"] if args.clients is not None else []
+    return load_config(args.config, list(args.set) + rounds + clients)
+
+
+def _clear_run_dir(out: Path, overwrite: bool) -> None:
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise ConfigError(f"{out}: run directory exists; pass --resume to continue it or --overwrite")
+    if not (RunDir(out).config.is_file() or RunDir(out).metrics.is_file()):
+        raise ConfigError(f"{out}: not a fedvlm run directory; refusing to delete it")
+    shutil.rmtree(out)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from simulations.runner import check_data_root, simulate
+    from simulations.runner import preflight, simulate
 
     out = Path(args.out)
     if args.resume and not (out / "checkpoints").is_dir():
         raise ConfigError(f"{out}: nothing to resume (no checkpoints/)")
     config = _simulate_config(args, out)
-    check_data_root(config)
-    if not args.resume and out.exists() and any(out.iterdir()):
-        if not args.overwrite:
-            raise ConfigError(f"{out}: run directory exists; pass --resume to continue it or --overwrite")
-        shutil.rmtree(out)
+    preflight(config)
+    if not args.resume:
+        _clear_run_dir(out, args.overwrite)
     simulate(config, out, resume=args.resume)
     _print_summary(RunDir(out))
     return 0
@@ -87,11 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; configuration errors print one clear message and exit 2."""
+    """Run one command; configuration and set-up errors print one clear message and exit 2."""
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, ValueError) as error:
+    except ConfigError as error:
         print(f"fedvlm: error: {error}", file=sys.stderr)
         return 2
 

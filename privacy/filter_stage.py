@@ -11,4 +11,4 @@ from vlm.records import Record
 
 def filter_records(records: list[Record]) -> tuple[list[Record], dict[str, int]]:
     """Records allowed into training, and counts of what the stage did (never values)."""
-    return list(records), {"filter-in": len(records), "filter-out": len(records)}
+    return list(records), {"filter-in": len(records), "filter-kept": len(records)}

@@ -39,7 +39,8 @@ app = ServerApp()
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    """Entry point for `flwr run .`: run config keys config, out-dir, resume (see pyproject.toml)."""
+    """Entry point for `flwr run .`: run config keys config, out-dir, resume (resume uses RUN_DIR/config.toml)."""
     run_config = context.run_config
-    config = load_config(str(run_config.get("config", "")) or None)
-    start(grid, config, Path(str(run_config["out-dir"])), bool(run_config.get("resume", False)))
+    out_dir, resume = Path(str(run_config["out-dir"])), bool(run_config.get("resume", False))
+    config = load_config(RunDir(out_dir).config if resume else (str(run_config.get("config", "")) or None))
+    start(grid, config, out_dir, resume)

@@ -1,9 +1,15 @@
-"""Checkpoints: what resume needs to continue a killed run from its last completed round."""
+"""Checkpoints: what resume needs to continue a killed run from its last completed round.
+
+Each checkpoint is a folder `round-NNNN/` (state, global adapter, server-optimizer moments) written
+whole under a temporary name and renamed; the file `LATEST` then names it, replaced atomically. A
+crash at any point leaves `LATEST` naming a complete checkpoint.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -13,6 +19,7 @@ from safetensors.numpy import load_file as load_numpy
 from safetensors.numpy import save_file as save_numpy
 from safetensors.torch import load_file, save_file
 
+LATEST = "LATEST"
 STATE = "state.json"
 GLOBAL = "global_adapter.safetensors"
 OPTIMIZER = "server_optimizer.safetensors"
@@ -27,32 +34,46 @@ class Checkpoint:
     accepted_evaluation: dict
 
 
-def _atomic(path: Path, write) -> None:
+def _replace_file(path: Path, text: str) -> None:
     partial = path.with_name(path.name + ".partial")
-    write(partial)
+    with partial.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(partial, path)
 
 
 def save_checkpoint(
     folder: Path, checkpoint: Checkpoint, adapter: dict[str, torch.Tensor], optimizer: dict[str, np.ndarray]
 ) -> None:
-    """Write tensors first and the state file last, each atomically, so a crash leaves the previous one valid."""
+    """Write a complete round folder, point LATEST at it, then drop older round folders."""
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic(folder / GLOBAL, lambda p: save_file({k: v.contiguous() for k, v in adapter.items()}, p))
+    name = f"round-{checkpoint.round:04d}"
+    staging = folder / f"{name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    save_file({k: v.contiguous() for k, v in adapter.items()}, staging / GLOBAL)
     if optimizer:
-        _atomic(folder / OPTIMIZER, lambda p: save_numpy({k: np.ascontiguousarray(v) for k, v in optimizer.items()}, p))
-    _atomic(folder / STATE, lambda p: p.write_text(json.dumps(asdict(checkpoint), indent=2)))
+        save_numpy({k: np.ascontiguousarray(v) for k, v in optimizer.items()}, staging / OPTIMIZER)
+    (staging / STATE).write_text(json.dumps(asdict(checkpoint), indent=2), encoding="utf-8")
+    shutil.rmtree(folder / name, ignore_errors=True)
+    staging.rename(folder / name)
+    _replace_file(folder / LATEST, name)
+    for old in folder.glob("round-*"):
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def load_checkpoint(folder: Path) -> tuple[Checkpoint, dict[str, torch.Tensor], dict[str, np.ndarray]]:
     """The saved position, global adapter and server-optimizer state; a clear error if absent or broken."""
-    state_file = folder / STATE
-    if not state_file.is_file():
-        raise FileNotFoundError(f"{state_file}: no checkpoint to resume from")
+    pointer = folder / LATEST
+    if not pointer.is_file():
+        raise FileNotFoundError(f"{pointer}: no checkpoint to resume from")
+    current = folder / pointer.read_text(encoding="utf-8").strip()
     try:
-        checkpoint = Checkpoint(**json.loads(state_file.read_text()))
-    except (json.JSONDecodeError, TypeError) as error:
-        raise ValueError(f"{state_file}: corrupt checkpoint ({error})") from None
-    adapter = load_file(folder / GLOBAL)
-    optimizer = load_numpy(folder / OPTIMIZER) if (folder / OPTIMIZER).is_file() else {}
+        checkpoint = Checkpoint(**json.loads((current / STATE).read_text(encoding="utf-8")))
+        adapter = load_file(current / GLOBAL)
+    except (OSError, json.JSONDecodeError, TypeError) as error:
+        raise ValueError(f"{current}: corrupt checkpoint ({type(error).__name__})") from None
+    optimizer = load_numpy(current / OPTIMIZER) if (current / OPTIMIZER).is_file() else {}
     return checkpoint, adapter, optimizer

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import torch
 
 from evaluation.utility import score_vqa
 from vlm.adapters import adapter_state, load_adapter_state, save_adapter
-from vlm.loading import load_base
-from vlm.lora import LoraSettings, attach_lora
+from vlm.lora import LoraSettings, load_with_lora
 from vlm.records import load_dataset
 
 
@@ -18,10 +18,8 @@ class ServerEvaluator:
 
     def __init__(self, model_dir: Path, lora: LoraSettings, eval_dir: Path) -> None:
         self.model_dir = model_dir
-        model, self.processor = load_base(model_dir)
-        torch.manual_seed(0)
-        self.model = attach_lora(model, lora)
-        self.records, self.load_report = load_dataset(eval_dir)
+        self.model, self.processor = load_with_lora(model_dir, lora)
+        self.records, _ = load_dataset(eval_dir)
 
     def initial_state(self) -> dict[str, torch.Tensor]:
         """The starting adapter (LoRA B = 0, so the model equals the base model)."""
@@ -38,6 +36,18 @@ class ServerEvaluator:
             "groups": score.group_counts(),
         }
 
-    def save(self, state: dict[str, torch.Tensor], out_dir: Path) -> None:
-        """Write state as a PEFT adapter directory pointing at the local base model."""
-        save_adapter(self.model, state, out_dir, self.model_dir)
+    def check(self, state: dict[str, torch.Tensor]) -> None:
+        """Raise if state does not fit this model's adapter (e.g. a resumed run with another LoRA config)."""
+        load_adapter_state(self.model, state)
+
+    def publish(self, state: dict[str, torch.Tensor], out_dir: Path) -> None:
+        """Replace out_dir with state as a PEFT adapter directory, never leaving a half-written one."""
+        staging = out_dir.with_name(out_dir.name + ".partial")
+        retired = out_dir.with_name(out_dir.name + ".old")
+        for leftover in (staging, retired):
+            shutil.rmtree(leftover, ignore_errors=True)
+        save_adapter(self.model, state, staging, self.model_dir)
+        if out_dir.exists():
+            out_dir.rename(retired)
+        staging.rename(out_dir)
+        shutil.rmtree(retired, ignore_errors=True)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
+import shutil
 import time
-from collections import Counter
 from pathlib import Path
 
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Message
+from flwr.app import ArrayRecord, ConfigRecord
 from flwr.serverapp import Grid
 
 from fedvlm.config import RunConfig
@@ -16,14 +15,13 @@ from server.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from server.display import RoundDisplay
 from server.evaluator import ServerEvaluator
 from server.gates import Gate, accept_all
+from server.replies import array_bytes, site_evaluation, train_summary, usable_evaluate_reply, usable_train_reply
 from server.run_dir import RunDir
 from server.strategies import build_strategy, load_optimizer_state, optimizer_state, restore, snapshot
-from simulations.synth import SERVER_EVAL, write_scenario
+from simulations.synth import SERVER_EVAL, is_complete, write_scenario
 from vlm.adapters import state_bytes, state_hash
 from vlm.base_model import ensure_base_model
 from vlm.loading import weights_hash
-
-log = logging.getLogger("fedvlm.server")
 
 
 def resolve_model_dir(config: RunConfig) -> Path:
@@ -32,10 +30,11 @@ def resolve_model_dir(config: RunConfig) -> Path:
 
 
 def resolve_data_root(config: RunConfig, run_dir: RunDir) -> Path:
-    """config data.root, or synthetic scenario data written once into the run directory."""
+    """config data.root, or synthetic scenario data written (once, completely) into the run directory."""
     if config.data.root:
         return Path(config.data.root)
-    if not (run_dir.data / SERVER_EVAL).is_dir():
+    if not is_complete(run_dir.data):
+        shutil.rmtree(run_dir.data, ignore_errors=True)
         write_scenario(
             config.data.scenario,
             config.simulation.clients,
@@ -45,43 +44,6 @@ def resolve_data_root(config: RunConfig, run_dir: RunDir) -> Path:
             seed=config.data.seed,
         )
     return run_dir.data
-
-
-def _array_bytes(record: ArrayRecord) -> int:
-    return sum(array.numpy().nbytes for array in record.values())
-
-
-def _train_summary(replies: list[Message]) -> dict:
-    examples = [int(r.content["metrics"]["num-examples"]) for r in replies]
-    losses = [float(r.content["metrics"]["train-loss"]) for r in replies]
-    counts: Counter = Counter()
-    for reply in replies:
-        counts.update({k: int(v) for k, v in reply.content["metrics"].items() if k.startswith(("records-", "filter-"))})
-    return {
-        "loss": sum(n * loss for n, loss in zip(examples, losses)) / max(1, sum(examples)),
-        "examples": sum(examples),
-        "client_seconds": sum(float(r.content["metrics"]["client-seconds"]) for r in replies),
-        "counts": dict(sorted(counts.items())),
-    }
-
-
-def _site_evaluation(replies: list[Message]) -> dict:
-    totals: Counter = Counter()
-    for reply in replies:
-        totals.update({k: int(v) for k, v in reply.content["metrics"].items() if k != "num-examples"})
-    groups: dict = {}
-    for key, value in totals.items():
-        if key.startswith("group."):
-            _, name, group_value, field = key.split(".", 3)
-            groups.setdefault(name, {}).setdefault(group_value, {})[field] = value
-    correct, total = totals["vqa-correct"], totals["vqa-total"]
-    return {
-        "sites": len(replies),
-        "vqa_accuracy": correct / total if total else 0.0,
-        "correct": correct,
-        "total": total,
-        "groups": groups,
-    }
 
 
 class Federation:
@@ -104,27 +66,9 @@ class Federation:
     def run(self, resume: bool) -> None:
         """Rounds from the start (round 0 = the starting model) or from the last checkpoint."""
         if resume:
-            checkpoint, global_state, moments = load_checkpoint(self.run_dir.checkpoints)
-            load_optimizer_state(self.strategy, moments)
-            self.run_dir.truncate_metrics(checkpoint.round)
+            checkpoint, global_state, moments = self._resume()
         else:
-            global_state = self.evaluator.initial_state()
-            evaluation = self.evaluator.evaluate(global_state)
-            checkpoint = Checkpoint(0, 0, evaluation)
-            self.evaluator.save(global_state, self.run_dir.adapter)
-            row = {
-                "round": 0,
-                "status": "accepted",
-                "accepted": True,
-                "sampled": 0,
-                "participants": 0,
-                "failures": 0,
-                "utility": evaluation,
-                "bytes": {"down": 0, "up": 0},
-                "adapter_hash": state_hash(global_state),
-            }
-            self.run_dir.append_metrics(row)
-            save_checkpoint(self.run_dir.checkpoints, checkpoint, global_state, {})
+            checkpoint, global_state, moments = self._start()
         rounds = self.config.federation.rounds
         with RoundDisplay(rounds, completed=checkpoint.round) as display:
             if not resume:
@@ -133,17 +77,47 @@ class Federation:
                 row, global_state, checkpoint = self._round(server_round, global_state, checkpoint)
                 if server_round == rounds:
                     row["site_evaluation"] = self._evaluate_sites(server_round, global_state)
-                self.run_dir.append_metrics(row)
-                save_checkpoint(self.run_dir.checkpoints, checkpoint, global_state, optimizer_state(self.strategy))
+                self._commit(row, checkpoint, global_state)
                 display.show(row)
+
+    def _start(self) -> tuple[Checkpoint, dict, dict]:
+        global_state = self.evaluator.initial_state()
+        evaluation = self.evaluator.evaluate(global_state)
+        checkpoint = Checkpoint(0, 0, evaluation)
+        row = {
+            "round": 0,
+            "status": "accepted",
+            "accepted": True,
+            "sampled": 0,
+            "participants": 0,
+            "failures": 0,
+            "utility": evaluation,
+            "bytes": {"down": 0, "up": 0},
+            "adapter_hash": state_hash(global_state),
+        }
+        self._commit(row, checkpoint, global_state)
+        return checkpoint, global_state, {}
+
+    def _resume(self) -> tuple[Checkpoint, dict, dict]:
+        checkpoint, global_state, moments = load_checkpoint(self.run_dir.checkpoints)
+        load_optimizer_state(self.strategy, moments)
+        self.evaluator.check(global_state)
+        self.run_dir.truncate_metrics(checkpoint.round)
+        self.evaluator.publish(global_state, self.run_dir.adapter)
+        return checkpoint, global_state, moments
+
+    def _commit(self, row: dict, checkpoint: Checkpoint, global_state: dict) -> None:
+        """Metrics row, then checkpoint, then the published adapter: each step redoable after a crash."""
+        self.run_dir.append_metrics(row)
+        save_checkpoint(self.run_dir.checkpoints, checkpoint, global_state, optimizer_state(self.strategy))
+        self.evaluator.publish(global_state, self.run_dir.adapter)
 
     def _round(self, server_round: int, global_state: dict, checkpoint: Checkpoint) -> tuple[dict, dict, Checkpoint]:
         started = time.monotonic()
-        messages = list(
-            self.strategy.configure_train(server_round, ArrayRecord(global_state), self.train_config, self.grid)
-        )
+        sent = ArrayRecord(global_state)
+        messages = list(self.strategy.configure_train(server_round, sent, self.train_config, self.grid))
         replies = list(self.grid.send_and_receive(messages, timeout=self.config.federation.round_timeout_s))
-        valid = [reply for reply in replies if not reply.has_error() and reply.has_content()]
+        valid = [reply for reply in replies if usable_train_reply(reply, global_state)]
         row = {
             "round": server_round,
             "train_phase_seconds": round(time.monotonic() - started, 3),
@@ -152,26 +126,20 @@ class Federation:
             "failures": len(messages) - len(valid),
             "bytes": {
                 "down": len(messages) * state_bytes(global_state),
-                "up": sum(_array_bytes(reply.content["arrays"]) for reply in valid),
+                "up": sum(array_bytes(reply.content["arrays"]) for reply in valid),
             },
         }
         if valid:
-            row["train"] = _train_summary(valid)
+            row["train"] = train_summary(valid)
         kept = Checkpoint(server_round, checkpoint.last_accepted_round, checkpoint.accepted_evaluation)
         saved = snapshot(self.strategy)
-        aggregated = None
-        if len(valid) >= self.config.federation.min_train_nodes:
-            aggregated, _ = self.strategy.aggregate_train(server_round, valid)
+        required = self.config.federation.min_train_nodes
+        aggregated = self.strategy.aggregate_train(server_round, valid)[0] if len(valid) >= required else None
         if aggregated is None:
             restore(self.strategy, saved)
-            required = self.config.federation.min_train_nodes
-            row.update(
-                status="skipped",
-                accepted=False,
-                utility=checkpoint.accepted_evaluation,
-                reason=f"{len(valid)} valid replies, {required} required",
-            )
-            return self._finish(row, started), global_state, kept
+            reason = f"{len(valid)} usable replies, {required} required" if len(valid) < required else "no aggregate"
+            row.update(status="skipped", accepted=False, utility=checkpoint.accepted_evaluation, reason=reason)
+            return self._finish(row, started, global_state), global_state, kept
         candidate = {key: value.to(torch.float32) for key, value in aggregated.to_torch_state_dict().items()}
         evaluation = self.evaluator.evaluate(candidate)
         verdict = self.gate(server_round, evaluation, checkpoint.accepted_evaluation)
@@ -184,19 +152,18 @@ class Federation:
         )
         if not verdict.accepted:
             restore(self.strategy, saved)
-            return self._finish(row, started), global_state, kept
-        self.evaluator.save(candidate, self.run_dir.adapter)
-        row["adapter_hash"] = row["candidate_hash"]
-        return self._finish(row, started), candidate, Checkpoint(server_round, server_round, evaluation)
+            return self._finish(row, started, global_state), global_state, kept
+        accepted = Checkpoint(server_round, server_round, evaluation)
+        return self._finish(row, started, candidate), candidate, accepted
 
     def _evaluate_sites(self, server_round: int, global_state: dict) -> dict:
-        messages = list(
-            self.strategy.configure_evaluate(server_round, ArrayRecord(global_state), self.train_config, self.grid)
-        )
+        sent = ArrayRecord(global_state)
+        messages = list(self.strategy.configure_evaluate(server_round, sent, self.train_config, self.grid))
         replies = self.grid.send_and_receive(messages, timeout=self.config.federation.round_timeout_s)
-        return _site_evaluation([reply for reply in replies if not reply.has_error() and reply.has_content()])
+        return site_evaluation([reply for reply in replies if usable_evaluate_reply(reply)])
 
     @staticmethod
-    def _finish(row: dict, started: float) -> dict:
+    def _finish(row: dict, started: float, global_state: dict) -> dict:
+        row["adapter_hash"] = state_hash(global_state)
         row["seconds"] = round(time.monotonic() - started, 3)
         return row

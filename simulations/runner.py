@@ -17,6 +17,7 @@ from server.app import build_server_app
 from server.federation import resolve_model_dir
 from server.gates import Gate, accept_all
 from simulations.synth import SERVER_EVAL, site_dir
+from vlm.loading import check_model_dir
 
 
 def backend_config(config: RunConfig, ray_tmp: Path) -> dict:
@@ -34,8 +35,13 @@ def backend_config(config: RunConfig, ray_tmp: Path) -> dict:
     }
 
 
-def check_data_root(config: RunConfig) -> None:
-    """Before anything starts: a configured data.root must hold server-eval/ and one folder per site."""
+def preflight(config: RunConfig) -> None:
+    """Before anything starts: model.path must hold a model, data.root server-eval/ and one folder per site."""
+    if config.model.path:
+        try:
+            check_model_dir(config.model.path)
+        except FileNotFoundError as error:
+            raise ConfigError(f"model.path: {error}") from None
     if not config.data.root:
         return
     root = Path(config.data.root)
@@ -46,15 +52,13 @@ def check_data_root(config: RunConfig) -> None:
 
 
 def simulate(config: RunConfig, out_dir: Path, resume: bool = False, gate: Gate = accept_all) -> None:
-    """Check the data, build the base model (cached), then run the ServerApp and ClientApps under Ray."""
-    check_data_root(config)
+    """Build the base model (cached), then run the ServerApp and ClientApps under Ray."""
     resolve_model_dir(config)
     threads = str(config.simulation.threads_per_client)
     os.environ.update(
         OMP_NUM_THREADS=threads,
         MKL_NUM_THREADS=threads,
         TOKENIZERS_PARALLELISM="false",
-        RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO="0",
     )
     logging.getLogger("flwr").setLevel(logging.WARNING)
     ray_tmp = Path(tempfile.mkdtemp(prefix="fedvlm-ray-"))

@@ -10,11 +10,17 @@ from simulations.scenarios import SCENARIOS, RecordFactory, SiteProfile, site_pr
 from vlm.records import METADATA
 
 SERVER_EVAL = "server-eval"
+COMPLETE = ".complete"
 
 
 def site_dir(root: Path | str, index: int) -> Path:
     """The folder of site index under a scenario root."""
     return Path(root) / f"site-{index}"
+
+
+def is_complete(root: Path | str) -> bool:
+    """Whether write_scenario finished writing root (a crash mid-write leaves no marker)."""
+    return (Path(root) / COMPLETE).is_file()
 
 
 def _write_folder(folder: Path, factory: RecordFactory, profiles: list[SiteProfile], count: int, seed: int) -> None:
@@ -42,4 +48,5 @@ def write_scenario(
     for index, profile in enumerate(profiles):
         _write_folder(site_dir(out, index), factory, [profile], records_per_site, seed * 1000 + index)
     _write_folder(out / SERVER_EVAL, factory, profiles, eval_records, seed * 1000 + 999)
+    (out / COMPLETE).write_text(f"{scenario} {sites} sites\n", encoding="utf-8")
     return out

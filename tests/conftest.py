@@ -12,6 +12,8 @@ import pytest
 os.environ.setdefault("FEDVLM_CACHE", tempfile.mkdtemp(prefix="fedvlm-test-cache-"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from flwr.supercore.task_identity import TaskIdentity  # noqa: E402
+
 from simulations.synth import write_scenario  # noqa: E402
 from vlm.base_model import ensure_base_model  # noqa: E402
 
@@ -26,3 +28,10 @@ def tiny_model_dir() -> Path:
 def hospital_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two small hospital sites plus server-eval."""
     return write_scenario("hospital", 2, tmp_path_factory.mktemp("hospital"), records_per_site=24, eval_records=16)
+
+
+@pytest.fixture
+def task_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flower Messages need a run identity, as the ServerApp has under a SuperLink."""
+    for name, value in (("_task_id", 1), ("_run_id", 1), ("_node_id", 0)):
+        monkeypatch.setattr(TaskIdentity, name, value)

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import torch
@@ -16,9 +17,12 @@ def test_build_is_deterministic_and_cached(tiny_model_dir, tmp_path, monkeypatch
     assert ensure_base_model("tiny-test") == rebuilt and (rebuilt / BUILD_INFO).stat().st_mtime_ns == stamp
 
 
-def test_cache_key_follows_the_preset():
-    fingerprints = {preset.fingerprint() for preset in PRESETS.values()}
-    assert len(fingerprints) == len(PRESETS)
+def test_cache_key_follows_every_setting():
+    preset = get_preset("tiny-test")
+    assert preset.fingerprint() == dataclasses.replace(preset).fingerprint()
+    for change in ({"pretrain_steps": 81}, {"seed": 1}, {"pretrain_lr": 1e-3}, {"text_hidden": 32}):
+        assert dataclasses.replace(preset, **change).fingerprint() != preset.fingerprint()
+    assert len({p.fingerprint() for p in PRESETS.values()}) == len(PRESETS)
 
 
 def test_pretraining_lowers_the_loss():

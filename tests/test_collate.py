@@ -1,7 +1,7 @@
 import torch
 from PIL import Image
 
-from vlm.collate import IGNORE_INDEX, TextPair, encode_batch, per_sample_loss, target_log_likelihood
+from vlm.collate import IGNORE_INDEX, TextPair, encode_batch, per_sample_loss, target_log_likelihood, to_model
 from vlm.loading import load_base
 
 
@@ -27,10 +27,9 @@ def test_per_sample_loss_does_not_couple_samples(tiny_model_dir):
     alone = encode_batch(processor, [short])
     together = encode_batch(processor, [short, long])
     with torch.no_grad():
-        loss_alone = per_sample_loss(model(**{k: v for k, v in alone.items() if k != "labels"}).logits, alone["labels"])
-        loss_both = per_sample_loss(
-            model(**{k: v for k, v in together.items() if k != "labels"}).logits, together["labels"]
-        )
+        labels_alone, labels_both = alone.pop("labels"), together.pop("labels")
+        loss_alone = per_sample_loss(model(**to_model(alone, model)).logits.cpu(), labels_alone)
+        loss_both = per_sample_loss(model(**to_model(together, model)).logits.cpu(), labels_both)
     torch.testing.assert_close(loss_both[0], loss_alone[0], rtol=1e-4, atol=1e-5)
 
 

@@ -1,11 +1,10 @@
 """A gate that rejects a round: the previous adapter stays global, and the rejection is recorded."""
 
-import json
-
 import pytest
 from safetensors.torch import load_file
 
 from fedvlm.config import load_config
+from server.checkpoint import load_checkpoint
 from server.gates import Verdict
 from server.run_dir import RunDir
 from simulations.runner import simulate
@@ -28,16 +27,18 @@ def test_rejected_round_is_rolled_back_and_recorded(tmp_path, tiny_model_dir):
             "train.local_steps=3",
             "train.batch_size=4",
             "simulation.clients=2",
-            "federation.rounds=3",
+            "federation.rounds=2",
             "aggregation.strategy='fedadam'",
         ],
     )
     run_dir = RunDir(tmp_path / "run")
     simulate(config, run_dir.root, gate=reject_round_two)
     rows = run_dir.read_metrics()
-    assert [row["status"] for row in rows] == ["accepted", "accepted", "rejected", "accepted"]
-    assert rows[2]["gates"] == {"round-two": {"passed": False}} and "adapter_hash" not in rows[2]
-    assert rows[2]["candidate_hash"] != rows[1]["adapter_hash"]
-    assert rows[3]["adapter_hash"] == state_hash(load_file(run_dir.adapter / "adapter_model.safetensors"))
-    state = json.loads((run_dir.checkpoints / "state.json").read_text())
-    assert (state["round"], state["last_accepted_round"]) == (3, 3)
+    assert [row["status"] for row in rows] == ["accepted", "accepted", "rejected"]
+    assert rows[2]["gates"] == {"round-two": {"passed": False}}
+    assert rows[2]["candidate_hash"] != rows[1]["adapter_hash"] == rows[2]["adapter_hash"]
+    published = load_file(run_dir.adapter / "adapter_model.safetensors")
+    checkpoint, kept, _ = load_checkpoint(run_dir.checkpoints)
+    assert state_hash(published) == state_hash(kept) == rows[1]["adapter_hash"]
+    assert (checkpoint.round, checkpoint.last_accepted_round) == (2, 1)
+    assert checkpoint.accepted_evaluation == rows[1]["utility"]

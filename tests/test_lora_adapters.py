@@ -4,7 +4,7 @@ from transformers import AutoModelForImageTextToText
 
 from evaluation.utility import score_vqa
 from vlm.adapters import adapter_state, load_adapter_state, save_adapter, state_bytes, state_hash
-from vlm.loading import load_base
+from vlm.loading import compute_dtype, load_base, select_device
 from vlm.lora import LoraSettings, attach_lora
 from vlm.records import load_dataset
 from vlm.training import TrainSettings, train_lora
@@ -79,8 +79,8 @@ def test_saved_adapter_loads_with_peft_and_reproduces_scores(tiny_model_dir, hos
 
     config_path = (tmp_path / "adapter" / "adapter_config.json").read_text()
     assert str(tiny_model_dir.resolve()) in config_path
-    base = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
-    loaded = PeftModel.from_pretrained(base, tmp_path / "adapter")
+    base = AutoModelForImageTextToText.from_pretrained(tiny_model_dir, dtype=compute_dtype(select_device()))
+    loaded = PeftModel.from_pretrained(base, tmp_path / "adapter").to(select_device())
     reloaded = score_vqa(loaded, processor, records)
     assert (reloaded.correct, reloaded.total) == (expected.correct, expected.total)
     assert state_hash(adapter_state(loaded)) == state_hash(state)

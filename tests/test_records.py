@@ -42,6 +42,8 @@ def test_valid_record_keeps_fields(tmp_path):
         ({"file_name": "gone.png", "caption": "x"}, "missing-image", "file_name"),
         ({**GOOD, "answer": "maybe"}, "bad-field", "answer"),
         ({**GOOD, "attributes": {"age": 60}}, "bad-field", "attributes"),
+        ({**GOOD, "question": "what is <image> here?"}, "special-token", "question"),
+        ({"file_name": "a.png", "caption": "x" * 1_000_000}, "text-too-long", "caption"),
     ],
 )
 def test_bad_line_is_skipped_counted_and_located(tmp_path, bad_line, reason, field):
@@ -52,6 +54,11 @@ def test_bad_line_is_skipped_counted_and_located(tmp_path, bad_line, reason, fie
     assert problem.startswith(f"{folder / 'metadata.jsonl'}:2:")
     if field:
         assert f"'{field}'" in problem
+
+
+def test_choices_are_compared_stripped(tmp_path):
+    records, _ = load_dataset(_dataset(tmp_path / "s", [{**GOOD, "choices": [" yes ", "no"]}]))
+    assert records[0].choices == ("yes", "no")
 
 
 def test_problem_messages_never_contain_values(tmp_path):

@@ -17,9 +17,10 @@ from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText
 
 from evaluation.utility import score_vqa
+from server.checkpoint import load_checkpoint
 from simulations.synth import write_scenario
 from vlm.adapters import state_bytes, state_hash
-from vlm.loading import load_base
+from vlm.loading import compute_dtype, load_base, select_device
 from vlm.records import load_dataset
 
 pytestmark = pytest.mark.slow
@@ -42,12 +43,14 @@ def _fedvlm(*args: str) -> list[str]:
     return [sys.executable, "-m", "fedvlm.cli", *args]
 
 
-def _simulate(out: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        _fedvlm("simulate", "--out", str(out), *SMALL, *args), capture_output=True, text=True, timeout=timeout
-    )
+def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    result = subprocess.run(_fedvlm(*args), capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+def _simulate(out: Path, *args: str) -> subprocess.CompletedProcess:
+    return _run("simulate", "--out", str(out), *SMALL, *args)
 
 
 def _rows(out: Path) -> list[dict]:
@@ -71,7 +74,10 @@ def test_two_sites_two_rounds_and_peft_reload(tmp_path, tiny_model_dir):
 
     # PEFT's own loader on the run's adapter reproduces the server's figure.
     _, processor = load_base(tiny_model_dir)
-    model = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(tiny_model_dir), out / "adapter")
+    model = PeftModel.from_pretrained(
+        AutoModelForImageTextToText.from_pretrained(tiny_model_dir, dtype=compute_dtype(select_device())),
+        out / "adapter",
+    )
     records, _ = load_dataset(out / "data" / "server-eval")
     score = score_vqa(model, processor, records)
     assert (score.correct, score.total) == (rows[2]["utility"]["correct"], rows[2]["utility"]["total"])
@@ -95,11 +101,12 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_model_dir):
     done_before = max(row["round"] for row in _rows(out))
     assert 1 <= done_before < 4, "the run must be killed mid-way for this test to mean anything"
 
-    _simulate(out, "--resume")
+    _run("simulate", "--out", str(out), "--resume")
     rows = _rows(out)
     assert [row["round"] for row in rows] == [0, 1, 2, 3, 4]
-    state = json.loads((out / "checkpoints" / "state.json").read_text())
-    assert state["round"] == 4 and state["last_accepted_round"] == 4
+    checkpoint, adapter, _ = load_checkpoint(out / "checkpoints")
+    assert (checkpoint.round, checkpoint.last_accepted_round) == (4, 4)
+    assert rows[4]["adapter_hash"] == state_hash(adapter)
     assert rows[4]["adapter_hash"] == state_hash(load_file(out / "adapter" / "adapter_model.safetensors"))
 
 
@@ -150,3 +157,25 @@ def test_missing_data_root_fails_before_anything_runs(tmp_path):
     assert result.returncode == 2
     assert "data.root: missing folder" in result.stderr and "server-eval" in result.stderr
     assert not out.exists()
+
+
+def test_resume_refuses_changed_settings(tmp_path):
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)
+    result = subprocess.run(
+        _fedvlm("simulate", "--out", str(out), "--resume", "--set", "lora.r=4"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "only --rounds may change" in result.stderr
+
+
+def test_overwrite_only_deletes_run_directories(tmp_path):
+    keep = tmp_path / "notes.txt"
+    keep.write_text("mine")
+    result = subprocess.run(
+        _fedvlm("simulate", "--out", str(tmp_path), "--overwrite"), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and "not a fedvlm run directory" in result.stderr
+    assert keep.read_text() == "mine"

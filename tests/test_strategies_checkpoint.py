@@ -3,20 +3,11 @@ import pytest
 import torch
 from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp.strategy import FedAdam, FedAvg, FedMedian, FedProx, FedTrimmedAvg, FedYogi, Krum
-from flwr.supercore.task_identity import TaskIdentity
 
 from fedvlm.config import load_config
 from server.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from server.run_dir import RunDir
 from server.strategies import build_strategy, load_optimizer_state, optimizer_state, restore, snapshot
-
-
-@pytest.fixture(autouse=True)
-def _task_identity(monkeypatch):
-    """Messages need a run identity, as the ServerApp has under a SuperLink."""
-    for name, value in (("_task_id", 1), ("_run_id", 1), ("_node_id", 0)):
-        monkeypatch.setattr(TaskIdentity, name, value)
-
 
 KINDS = {
     "fedavg": FedAvg,
@@ -51,7 +42,7 @@ def _aggregate(strategy, server_round: int, current: torch.Tensor, values: list[
     strategy.aggregate_train(server_round, replies)
 
 
-def test_rejected_round_restores_server_optimizer_moments():
+def test_rejected_round_restores_server_optimizer_moments(task_identity):
     strategy = build_strategy(load_config(None, ["aggregation.strategy='fedadam'"]))
     _aggregate(strategy, 1, torch.zeros(3), [1.0, 3.0])
     moments = {k: v.copy() for k, v in optimizer_state(strategy).items()}
@@ -63,7 +54,7 @@ def test_rejected_round_restores_server_optimizer_moments():
         np.testing.assert_array_equal(optimizer_state(strategy)[key], value)
 
 
-def test_optimizer_state_survives_a_checkpoint(tmp_path):
+def test_optimizer_state_survives_a_checkpoint(tmp_path, task_identity):
     strategy = build_strategy(load_config(None, ["aggregation.strategy='fedyogi'"]))
     _aggregate(strategy, 1, torch.zeros(3), [1.0, 2.0])
     adapter = {"lora_A": torch.randn(2, 3), "lora_B": torch.zeros(3, 2)}
@@ -80,9 +71,20 @@ def test_optimizer_state_survives_a_checkpoint(tmp_path):
 def test_missing_or_corrupt_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(tmp_path)
-    (tmp_path / "state.json").write_text("{broken")
+    save_checkpoint(tmp_path, Checkpoint(1, 1, {}), {"w": torch.zeros(2)}, {})
+    (tmp_path / "round-0001" / "state.json").write_text("{broken")
     with pytest.raises(ValueError, match="corrupt checkpoint"):
         load_checkpoint(tmp_path)
+
+
+def test_a_crash_mid_save_leaves_the_previous_checkpoint(tmp_path):
+    save_checkpoint(tmp_path, Checkpoint(1, 1, {}), {"w": torch.ones(2)}, {})
+    (tmp_path / "round-0002.partial").mkdir()  # a save that died before its rename
+    (tmp_path / "round-0002.partial" / "global_adapter.safetensors").write_bytes(b"half")
+    checkpoint, adapter, _ = load_checkpoint(tmp_path)
+    assert checkpoint.round == 1 and torch.equal(adapter["w"], torch.ones(2))
+    save_checkpoint(tmp_path, Checkpoint(2, 2, {}), {"w": torch.full((2,), 2.0)}, {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["LATEST", "round-0002"]
 
 
 def test_metrics_are_truncated_to_the_checkpoint(tmp_path):

@@ -43,7 +43,7 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return length
 
 
-def encode_batch(processor, pairs: list[TextPair], max_length: int | None = None) -> dict[str, torch.Tensor]:
+def encode_batch(processor, pairs: list[TextPair]) -> dict[str, torch.Tensor]:
     """Tokenize pairs for teacher forcing; labels mask everything but the target (and its EOS)."""
     images = [pair.image for pair in pairs]
     prompts = [prompt_text(processor, pair.prompt) for pair in pairs]
@@ -62,8 +62,6 @@ def encode_batch(processor, pairs: list[TextPair], max_length: int | None = None
             labels[row, : _common_prefix(list(prompt_ids), batch["input_ids"][row].tolist())] = IGNORE_INDEX
     labels[batch["attention_mask"] == 0] = IGNORE_INDEX
     batch["labels"] = labels
-    if max_length is not None and batch["input_ids"].shape[1] > max_length:
-        raise ValueError(f"sequence of {batch['input_ids'].shape[1]} tokens exceeds max_length={max_length}")
     return dict(batch)
 
 

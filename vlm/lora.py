@@ -66,3 +66,12 @@ def attach_lora(model: torch.nn.Module, settings: LoraSettings) -> PeftModel:
     if not any(p.requires_grad for p in peft_model.parameters()):
         raise ValueError(f"LoRA targets {settings.target_modules} matched no layer of the language model")
     return peft_model
+
+
+def load_with_lora(model_dir, settings: LoraSettings):
+    """A local base model with fresh LoRA attached (seeded: every party starts from the same A matrices)."""
+    from vlm.loading import load_base
+
+    model, processor = load_base(model_dir)
+    torch.manual_seed(0)
+    return attach_lora(model, settings), processor

@@ -31,9 +31,16 @@ class TinyPreset:
 
     def fingerprint(self) -> str:
         """Hash of everything that determines the built weights (cache key)."""
+        import tokenizers
+        import torch
         import transformers
 
-        payload = {**dataclasses.asdict(self), "recipe": RECIPE_VERSION, "transformers": transformers.__version__}
+        versions = {
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+            "tokenizers": tokenizers.__version__,
+        }
+        payload = {**dataclasses.asdict(self), "recipe": RECIPE_VERSION, **versions}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

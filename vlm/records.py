@@ -11,13 +11,18 @@ from PIL import Image
 
 METADATA = "metadata.jsonl"
 MAX_IMAGE_PIXELS = 4096 * 4096
+MAX_TEXT_CHARS = 4000
 TEXT_FIELDS = ("caption", "question", "answer")
+# Placeholders VLM processors expand into image tokens: in record text they would break batching.
+SPECIAL_MARKERS = ("<image>", "<fake_token_around_image>", "<global-img>", "<|image_pad|>", "<|vision_start|>")
 SKIP_REASONS = (
     "not-utf8",
     "malformed-json",
     "bad-record",
     "bad-field",
     "empty-field",
+    "text-too-long",
+    "special-token",
     "missing-field",
     "missing-image",
     "image-too-large",
@@ -82,6 +87,10 @@ def _text(entry: dict, name: str) -> str | None:
         raise RecordError("bad-field", f"field '{name}' must be a string, got {type(value).__name__}")
     if not value.strip():
         raise RecordError("empty-field", f"field '{name}' is empty")
+    if len(value) > MAX_TEXT_CHARS:
+        raise RecordError("text-too-long", f"field '{name}' has {len(value)} characters (limit {MAX_TEXT_CHARS})")
+    if any(marker in value for marker in SPECIAL_MARKERS):
+        raise RecordError("special-token", f"field '{name}' contains an image placeholder token")
     return value.strip()
 
 
@@ -123,6 +132,7 @@ def parse_record(folder: Path, entry: object, record_id: str) -> Record:
     if choices is not None:
         if not (isinstance(choices, list) and choices and all(isinstance(c, str) and c.strip() for c in choices)):
             raise RecordError("bad-field", "field 'choices' must be a non-empty list of strings")
+        choices = [choice.strip() for choice in choices]
         if answer not in choices:
             raise RecordError("bad-field", "field 'answer' is not one of 'choices'")
     attributes = entry.get("attributes", {})

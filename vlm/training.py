@@ -18,7 +18,7 @@ CAPTION_PROMPT = "describe the image."
 class TrainSettings:
     """What the [train] config section sets."""
 
-    local_steps: int = 20
+    local_steps: int = 25
     batch_size: int = 16
     learning_rate: float = 3e-3
     weight_decay: float = 0.0
@@ -30,7 +30,6 @@ class TrainResult:
     """Counts and losses of one local training run (no data)."""
 
     steps: int
-    examples: int
     mean_loss: float
     final_loss: float
 
@@ -75,7 +74,6 @@ def train_lora(
     model.eval()
     return TrainResult(
         steps=len(losses),
-        examples=min(settings.batch_size, len(records)) * len(losses),
         mean_loss=sum(losses) / len(losses),
         final_loss=losses[-1],
     )
