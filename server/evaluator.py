@@ -36,10 +36,6 @@ class ServerEvaluator:
             "groups": score.group_counts(),
         }
 
-    def check(self, state: dict[str, torch.Tensor]) -> None:
-        """Raise if state does not fit this model's adapter (e.g. a resumed run with another LoRA config)."""
-        load_adapter_state(self.model, state)
-
     def publish(self, state: dict[str, torch.Tensor], out_dir: Path) -> None:
         """Replace out_dir with state as a PEFT adapter directory, never leaving a half-written one."""
         staging = out_dir.with_name(out_dir.name + ".partial")

@@ -65,10 +65,7 @@ class Federation:
 
     def run(self, resume: bool) -> None:
         """Rounds from the start (round 0 = the starting model) or from the last checkpoint."""
-        if resume:
-            checkpoint, global_state, moments = self._resume()
-        else:
-            checkpoint, global_state, moments = self._start()
+        checkpoint, global_state = self._resume() if resume else self._start()
         rounds = self.config.federation.rounds
         with RoundDisplay(rounds, completed=checkpoint.round) as display:
             if not resume:
@@ -80,7 +77,7 @@ class Federation:
                 self._commit(row, checkpoint, global_state)
                 display.show(row)
 
-    def _start(self) -> tuple[Checkpoint, dict, dict]:
+    def _start(self) -> tuple[Checkpoint, dict]:
         global_state = self.evaluator.initial_state()
         evaluation = self.evaluator.evaluate(global_state)
         checkpoint = Checkpoint(0, 0, evaluation)
@@ -96,15 +93,15 @@ class Federation:
             "adapter_hash": state_hash(global_state),
         }
         self._commit(row, checkpoint, global_state)
-        return checkpoint, global_state, {}
+        return checkpoint, global_state
 
-    def _resume(self) -> tuple[Checkpoint, dict, dict]:
+    def _resume(self) -> tuple[Checkpoint, dict]:
+        """Back to the last checkpoint; publishing first refuses an adapter that does not fit the model."""
         checkpoint, global_state, moments = load_checkpoint(self.run_dir.checkpoints)
-        load_optimizer_state(self.strategy, moments)
-        self.evaluator.check(global_state)
-        self.run_dir.truncate_metrics(checkpoint.round)
         self.evaluator.publish(global_state, self.run_dir.adapter)
-        return checkpoint, global_state, moments
+        load_optimizer_state(self.strategy, moments)
+        self.run_dir.truncate_metrics(checkpoint.round)
+        return checkpoint, global_state
 
     def _commit(self, row: dict, checkpoint: Checkpoint, global_state: dict) -> None:
         """Metrics row, then checkpoint, then the published adapter: each step redoable after a crash."""

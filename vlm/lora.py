@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
+from vlm.loading import load_base
+
 PROJECTOR_NAMES = ("multi_modal_projector", "connector")
 
 
@@ -70,8 +72,6 @@ def attach_lora(model: torch.nn.Module, settings: LoraSettings) -> PeftModel:
 
 def load_with_lora(model_dir, settings: LoraSettings):
     """A local base model with fresh LoRA attached (seeded: every party starts from the same A matrices)."""
-    from vlm.loading import load_base
-
     model, processor = load_base(model_dir)
     torch.manual_seed(0)
     return attach_lora(model, settings), processor
