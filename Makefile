@@ -1,11 +1,17 @@
 # Quickstart: `make demo` runs the demo federation into runs/demo/; `make test` runs the test suite.
-# Both create .venv and install everything on first use.
+# Both install Debian's tesseract-ocr (the PII filter's OCR language data) if missing, create .venv and
+# install everything on first use.
 
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean system
+
+system:
+	@ls /usr/share/tesseract-ocr/*/tessdata/eng.traineddata >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr; }
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,13 +19,13 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e ".[test]"
 	touch $@
 
-demo: $(STAMP)
+demo: system $(STAMP)
 	$(VENV)/bin/fedvlm simulate --out runs/demo --overwrite
 
-test: $(STAMP)
+test: system $(STAMP)
 	$(VENV)/bin/python -m pytest -q
 
-bench: $(STAMP)
+bench: system $(STAMP)
 	$(VENV)/bin/python -m bench.communication
 	$(VENV)/bin/python -m bench.federated_vs_centralized
 	$(VENV)/bin/python -m bench.simulation_overhead

@@ -30,7 +30,8 @@ from vlm.training import train_lora
 def centralized_accuracy(config: RunConfig, data_root: Path) -> tuple[float, int]:
     """Train one LoRA on every site's training split pooled; return server-eval accuracy and steps."""
     sites = [
-        site_data(str(site_dir(data_root, i)), config.data.holdout_fraction) for i in range(config.simulation.clients)
+        site_data(str(site_dir(data_root, i)), config.data.holdout_fraction, config.privacy.pii.model_dump_json())
+        for i in range(config.simulation.clients)
     ]
     records = [record for site in sites for record in site.train]
     images = {key: image for site in sites for key, image in site.images.items()}

@@ -46,7 +46,8 @@ def _prepare(msg: Message, context: Context):
     verify_base_model(model_dir, str(settings["base-model-hash"]))
     model, processor = site_model(str(model_dir), config.lora.settings())
     load_adapter_state(model, msg.content["arrays"].to_torch_state_dict())
-    data = site_data(data_path_for(dict(context.node_config), str(settings["data-root"])), config.data.holdout_fraction)
+    data_path = data_path_for(dict(context.node_config), str(settings["data-root"]))
+    data = site_data(data_path, config.data.holdout_fraction, config.privacy.pii.model_dump_json())
     return config, settings, model, processor, data
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from fedvlm.config import RunConfig
+from fedvlm.config import PiiSection, RunConfig
 from privacy.filter_stage import filter_records
 from vlm.base_model import ensure_base_model
 from vlm.loading import weights_hash
@@ -48,12 +48,13 @@ def _in_holdout(record: Record, fraction: float) -> bool:
 
 
 @cache
-def site_data(data_path: str, holdout_fraction: float) -> SiteData:
-    """Load, validate, filter and split a site folder (cached for the life of the process)."""
+def site_data(data_path: str, holdout_fraction: float, pii_settings_json: str) -> SiteData:
+    """Load, validate, PII-filter and split a site folder (cached for the life of the process)."""
     records, report = load_dataset(Path(data_path))
     for problem in report.problems:  # file, line and field only; stays in the site's own log
         log.warning("skipped record: %s", problem)
-    clean, filter_counts = filter_records(records)
+    pii_settings = PiiSection.model_validate_json(pii_settings_json)
+    clean, filter_counts = filter_records(Path(data_path), records, pii_settings)
     holdout = [r for r in clean if _in_holdout(r, holdout_fraction)]
     train = [r for r in clean if not _in_holdout(r, holdout_fraction)]
     if not train:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from fedvlm.config import ConfigError, RunConfig, load_config
+from fedvlm.pii_cli import add_pii_commands
 from server.run_dir import RunDir
 
 
@@ -88,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--eval-records", type=int, default=240)
     synth.add_argument("--seed", type=int, default=0)
     synth.set_defaults(handler=cmd_data_synth)
+
+    add_pii_commands(commands)
     return parser
 
 

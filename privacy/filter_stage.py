@@ -1,14 +1,59 @@
-"""The client pipeline's filter stage: every record passes here after loading and before training.
+"""The client pipeline's filter stage: a site's records pass here after loading and before anything is tokenized.
 
-Only records this stage returns are ever tokenized. The PII filter (text, image metadata, OCR,
-DICOM) plugs in here; until it lands the stage passes records through and counts them.
+The PII filter writes a filtered copy of the dataset into the site's own cache, keyed by a hash of the raw
+data and the filter settings, so it runs once per site and dataset, not once per round or per process.
+Only records loaded from that copy are ever trained on. If the filter cannot run, nothing trains.
 """
 
 from __future__ import annotations
 
-from vlm.records import Record
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from filelock import FileLock
+
+from fedvlm.config import PiiSection
+from privacy.pii.pipeline import PiiFilter
+from privacy.pii.report import PiiReport
+from vlm.base_model import cache_root
+from vlm.records import METADATA, Record, load_dataset
+
+FILTER_VERSION = "1"
+REPORT = "pii_report.json"
+COMPLETE = ".complete"
 
 
-def filter_records(records: list[Record]) -> tuple[list[Record], dict[str, int]]:
-    """Records allowed into training, and counts of what the stage did (never values)."""
-    return list(records), {"filter-in": len(records), "filter-kept": len(records)}
+def _dataset_hash(folder: Path, records: list[Record], settings: PiiSection) -> str:
+    digest = hashlib.sha256(f"{FILTER_VERSION}\n{settings.model_dump_json()}\n".encode())
+    if "hash" in {settings.default_operator, *settings.operators.values()}:
+        secret = os.environ.get(settings.hash_secret_env, "")
+        digest.update(hashlib.sha256(secret.encode()).digest())
+    digest.update((folder / METADATA).read_bytes())
+    for record in records:
+        digest.update(hashlib.sha256(record.image_path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def filtered_copy(folder: Path, records: list[Record], settings: PiiSection) -> tuple[Path, PiiReport]:
+    """The filtered dataset for these records (written on first use) and the filter's report."""
+    target = cache_root() / "pii" / _dataset_hash(folder, records, settings)[:32]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if not (target / COMPLETE).is_file():
+            shutil.rmtree(target, ignore_errors=True)
+            report = PiiFilter(settings).run(records, target)
+            (target / REPORT).write_text(json.dumps(report.as_json(), indent=1), encoding="utf-8")
+            (target / COMPLETE).write_text(FILTER_VERSION, encoding="utf-8")
+    return target, PiiReport.from_json(json.loads((target / REPORT).read_text(encoding="utf-8")))
+
+
+def filter_records(folder: Path, records: list[Record], settings: PiiSection) -> tuple[list[Record], dict[str, int]]:
+    """Records allowed into training, and the counts of what the filter did (never values)."""
+    if not settings.enabled:
+        return list(records), {"pii-enabled": 0, **PiiReport().as_metrics()}
+    copy, report = filtered_copy(folder, records, settings)
+    filtered = load_dataset(copy)[0] if report.events["records-out"] else []
+    return filtered, {"pii-enabled": 1, **report.as_metrics()}

@@ -15,7 +15,14 @@ from server.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from server.display import RoundDisplay
 from server.evaluator import ServerEvaluator
 from server.gates import Gate, accept_all
-from server.replies import array_bytes, site_evaluation, train_summary, usable_evaluate_reply, usable_train_reply
+from server.replies import (
+    array_bytes,
+    pii_by_site,
+    site_evaluation,
+    train_summary,
+    usable_evaluate_reply,
+    usable_train_reply,
+)
 from server.run_dir import RunDir
 from server.strategies import build_strategy, load_optimizer_state, optimizer_state, restore, snapshot
 from simulations.synth import SERVER_EVAL, is_complete, write_scenario
@@ -128,6 +135,7 @@ class Federation:
         }
         if valid:
             row["train"] = train_summary(valid)
+            row["pii"] = {"sites": pii_by_site(valid)}
         kept = Checkpoint(server_round, checkpoint.last_accepted_round, checkpoint.accepted_evaluation)
         saved = snapshot(self.strategy)
         required = self.config.federation.min_train_nodes

@@ -45,13 +45,24 @@ def train_summary(replies: list[Message]) -> dict:
     examples = [int(m["num-examples"]) for m in metrics]
     counts: Counter = Counter()
     for m in metrics:
-        counts.update({k: int(v) for k, v in m.items() if k.startswith(("records-", "filter-"))})
+        counts.update({k: int(v) for k, v in m.items() if k.startswith(("records-", "pii-"))})
     return {
         "loss": sum(n * float(m["train-loss"]) for n, m in zip(examples, metrics)) / sum(examples),
         "examples": sum(examples),
         "client_seconds": sum(float(m["client-seconds"]) for m in metrics),
         "counts": dict(sorted(counts.items())),
     }
+
+
+def pii_by_site(replies: list[Message]) -> dict[str, dict[str, int]]:
+    """Each site's PII filter report (entities found per field and type; non-zero counts only), by node id."""
+    sites = {}
+    for reply in replies:
+        metrics = reply.content["metrics"]
+        sites[str(reply.metadata.src_node_id)] = {
+            key.removeprefix("pii|"): int(value) for key, value in metrics.items() if key.startswith("pii|") and value
+        }
+    return sites
 
 
 def site_evaluation(replies: list[Message]) -> dict:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
+from privacy.pii.entities import ENTITY_TYPES
 from vlm.drawing import COLOURS, add_noise, draw_shape, side_centre
 
 LESION_SIZES = {"small": 0.08, "medium": 0.12, "large": 0.17}
@@ -55,7 +56,7 @@ def _attributes(rng: random.Random, profile: SiteProfile) -> dict[str, str]:
     }
 
 
-def hospital_record(rng: random.Random, profile: SiteProfile, size_px: int = 64) -> tuple[Image.Image, dict]:
+def hospital_record(rng: random.Random, profile: SiteProfile, size_px: int = 128) -> tuple[Image.Image, dict]:
     """A grayscale chest-scan-like image with an optional lesion, a report and one question."""
     image = Image.new("L", (size_px, size_px), 0)
     draw = ImageDraw.Draw(image)
@@ -83,7 +84,7 @@ def hospital_record(rng: random.Random, profile: SiteProfile, size_px: int = 64)
     return image, {"caption": report, **qa, "attributes": _attributes(rng, profile)}
 
 
-def retail_record(rng: random.Random, profile: SiteProfile, size_px: int = 64) -> tuple[Image.Image, dict]:
+def retail_record(rng: random.Random, profile: SiteProfile, size_px: int = 128) -> tuple[Image.Image, dict]:
     """A product photo (object, colour, optional defect), a review and one question."""
     image = Image.new("RGB", (size_px, size_px), (rng.randint(200, 250),) * 3)
     draw = ImageDraw.Draw(image)
@@ -124,5 +125,9 @@ def scenario_vocabulary() -> list[str]:
         "right",
         "yes",
         "no",
+        # the demo's PII openings after filtering: cue words and placeholders (privacy.pii)
+        *("patient", "MRN", "born", "of", "referred", "by", "Dr.", "call", "lives", "at", "for", "order"),
+        *("loyalty", "email", "Hi,", "I'm", "card", "ship", "to", "tel", "customer"),
+        *(f"<{entity}>" for entity in ENTITY_TYPES),
     }
     return sorted(words)

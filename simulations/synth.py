@@ -6,11 +6,24 @@ import json
 import random
 from pathlib import Path
 
-from simulations.scenarios import SCENARIOS, RecordFactory, SiteProfile, site_profile
+from PIL import Image
+
+from simulations.scenarios import SCENARIOS, SiteProfile, site_profile
+from simulations.synthetic_pii import (
+    burn_in,
+    hospital_text,
+    identity,
+    jpeg_metadata,
+    png_metadata,
+    retail_text,
+    scan_as_dicom,
+)
 from vlm.records import METADATA
 
 SERVER_EVAL = "server-eval"
 COMPLETE = ".complete"
+INJECTED_PII = "injected_pii.json"  # synthetic ground truth for tests and benchmarks; never read by the pipeline
+DICOM_EVERY = 4  # every fourth hospital scan is written as DICOM
 
 
 def site_dir(root: Path | str, index: int) -> Path:
@@ -23,15 +36,51 @@ def is_complete(root: Path | str) -> bool:
     return (Path(root) / COMPLETE).is_file()
 
 
-def _write_folder(folder: Path, factory: RecordFactory, profiles: list[SiteProfile], count: int, seed: int) -> None:
+def _with_pii(scenario: str, number: int, image: Image.Image, fields: dict, rng: random.Random, folder: Path):
+    """Write the record's image carrying PII (text, metadata, burned-in pixels); return its fields and values."""
+    person = identity(rng)
+    opening, values = (hospital_text if scenario == "hospital" else retail_text)(rng, person)
+    fields = {**fields, "caption": f"{opening} {fields['caption']}"}
+    if rng.random() < 0.2:
+        cue = "patient" if scenario == "hospital" else "customer"
+        fields["question"] = f"{cue} {person.name}: {fields['question']}"
+        values.append(person.name)
+    if scenario == "hospital":
+        burn_in(image, [("top", f"Name: {person.name}"), ("bottom", f"MRN {person.mrn}")], rng)
+        values += [person.name, person.mrn, person.birth_date, person.phone, person.zip_code]
+        if number % DICOM_EVERY == 0:
+            file_name = f"{number:05d}.dcm"
+            scan_as_dicom(image, person, rng).save_as(folder / file_name, enforce_file_format=True)
+        else:
+            file_name = f"{number:05d}.png"
+            image.save(folder / file_name, **png_metadata(person))
+    else:
+        if rng.random() < 0.5:
+            burn_in(image, [("bottom", f"Order {person.order_number}")], rng)
+        values += [person.name, person.order_number, person.email]
+        file_name = f"{number:05d}.jpg"
+        image.save(folder / file_name, **jpeg_metadata(person))
+    return {"file_name": file_name, **fields}, values
+
+
+def _write_folder(
+    folder: Path, scenario: str, profiles: list[SiteProfile], count: int, seed: int, with_pii: bool
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(seed)
+    rng, pii_rng = random.Random(seed), random.Random(seed + 7_000_000)
+    injected: set[str] = set()
     with (folder / METADATA).open("w", encoding="utf-8") as metadata:
         for number in range(count):
-            image, fields = factory(rng, rng.choice(profiles))
-            file_name = f"{number:05d}.png"
-            image.save(folder / file_name)
-            metadata.write(json.dumps({"file_name": file_name, **fields}) + "\n")
+            image, fields = SCENARIOS[scenario](rng, rng.choice(profiles))
+            if with_pii:
+                entry, values = _with_pii(scenario, number, image, fields, pii_rng, folder)
+                injected.update(values)
+            else:
+                entry = {"file_name": f"{number:05d}.png", **fields}
+                image.save(folder / entry["file_name"])
+            metadata.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    if with_pii:
+        (folder / INJECTED_PII).write_text(json.dumps(sorted(injected), ensure_ascii=False), encoding="utf-8")
 
 
 def write_scenario(
@@ -43,10 +92,9 @@ def write_scenario(
     if sites < 1:
         raise ValueError("sites must be at least 1")
     out = Path(out)
-    factory = SCENARIOS[scenario]
     profiles = [site_profile(index, sites) for index in range(sites)]
     for index, profile in enumerate(profiles):
-        _write_folder(site_dir(out, index), factory, [profile], records_per_site, seed * 1000 + index)
-    _write_folder(out / SERVER_EVAL, factory, profiles, eval_records, seed * 1000 + 999)
+        _write_folder(site_dir(out, index), scenario, [profile], records_per_site, seed * 1000 + index, with_pii=True)
+    _write_folder(out / SERVER_EVAL, scenario, profiles, eval_records, seed * 1000 + 999, with_pii=False)
     (out / COMPLETE).write_text(f"{scenario} {sites} sites\n", encoding="utf-8")
     return out

@@ -1,7 +1,7 @@
 import pytest
 
 from client.site import data_path_for, model_dir_for, site_data, verify_base_model
-from fedvlm.config import load_config
+from fedvlm.config import PiiSection, load_config
 from vlm.loading import weights_hash
 
 
@@ -26,7 +26,7 @@ def test_a_different_base_model_is_refused(tiny_model_dir):
 
 
 def test_site_split_is_disjoint_stable_and_counted(hospital_root):
-    data = site_data(str(hospital_root / "site-1"), 0.25)
+    data = site_data(str(hospital_root / "site-1"), 0.25, PiiSection().model_dump_json())
     train_ids = {r.record_id for r in data.train}
     holdout_ids = {r.record_id for r in data.holdout}
     assert train_ids and holdout_ids and not train_ids & holdout_ids
@@ -34,5 +34,5 @@ def test_site_split_is_disjoint_stable_and_counted(hospital_root):
     counts = data.counts()
     assert counts["records-kept"] == 24 and counts["records-train"] == len(train_ids)
     site_data.cache_clear()
-    again = site_data(str(hospital_root / "site-1"), 0.25)
+    again = site_data(str(hospital_root / "site-1"), 0.25, PiiSection().model_dump_json())
     assert {r.record_id for r in again.holdout} == holdout_ids

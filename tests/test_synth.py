@@ -1,7 +1,10 @@
 import json
 from collections import Counter
 
-from simulations.synth import SERVER_EVAL, write_scenario
+import pydicom
+from PIL import Image
+
+from simulations.synth import INJECTED_PII, SERVER_EVAL, write_scenario
 from vlm.records import load_dataset
 
 
@@ -36,6 +39,20 @@ def test_generation_is_deterministic(tmp_path):
     c = write_scenario("retail", 2, tmp_path / "c", records_per_site=8, eval_records=4, seed=4)
 
     def read(root):
-        return (root / "site-1" / "metadata.jsonl").read_bytes() + (root / "site-1" / "00003.png").read_bytes()
+        return (root / "site-1" / "metadata.jsonl").read_bytes() + (root / "site-1" / "00003.jpg").read_bytes()
 
     assert read(a) == read(b) != read(c)
+
+
+def test_site_data_carries_pii_in_text_metadata_and_dicom_and_server_eval_does_not(tmp_path):
+    root = write_scenario("hospital", 1, tmp_path / "h", records_per_site=8, eval_records=4)
+    site = root / "site-0"
+    injected = json.loads((site / INJECTED_PII).read_text())
+    text = (site / "metadata.jsonl").read_text()
+    assert injected and sum(value in text for value in injected) >= 8
+    header = pydicom.dcmread(site / "00000.dcm", stop_before_pixels=True)
+    assert str(header.PatientName).split("^")[0] in text + " ".join(injected)
+    with Image.open(site / "00001.png") as png:
+        assert png.info["Patient"] in injected
+    assert not (root / SERVER_EVAL / INJECTED_PII).exists()
+    assert not any(value in (root / SERVER_EVAL / "metadata.jsonl").read_text() for value in injected)

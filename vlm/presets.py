@@ -7,7 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-RECIPE_VERSION = 1  # bump when the pre-training code changes what a preset builds
+RECIPE_VERSION = 2  # bump when the pre-training code changes what a preset builds
 
 
 @dataclass(frozen=True)

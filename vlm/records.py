@@ -7,7 +7,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pydicom
 from PIL import Image
+
+from vlm.image_files import NoPixelData, TooManyPixels, read_image
 
 METADATA = "metadata.jsonl"
 MAX_IMAGE_PIXELS = 4096 * 4096
@@ -27,6 +30,7 @@ SKIP_REASONS = (
     "missing-image",
     "image-too-large",
     "corrupt-image",
+    "no-pixel-data",
 )
 
 
@@ -48,8 +52,7 @@ class Record:
 
     def load_image(self) -> Image.Image:
         """The record's image as RGB pixels."""
-        with Image.open(self.image_path) as image:
-            return image.convert("RGB")
+        return read_image(self.image_path).convert("RGB")
 
 
 @dataclass
@@ -98,18 +101,16 @@ def _check_image(path: Path) -> None:
     if not path.is_file():
         raise RecordError("missing-image", "field 'file_name': image file not found")
     try:
-        with Image.open(path) as image:
-            width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise RecordError(
-                    "image-too-large", f"field 'file_name': image of {width}x{height} pixels exceeds {MAX_IMAGE_PIXELS}"
-                )
-            image.load()
+        read_image(path, MAX_IMAGE_PIXELS)
+    except TooManyPixels as error:
+        raise RecordError("image-too-large", f"field 'file_name': {error}") from None
+    except NoPixelData:
+        raise RecordError("no-pixel-data", "field 'file_name': DICOM file has no pixel data") from None
     except Image.DecompressionBombError:
         raise RecordError(
             "image-too-large", "field 'file_name': image exceeds Pillow's decompression-bomb limit"
         ) from None
-    except (OSError, SyntaxError, ValueError) as error:
+    except (OSError, SyntaxError, ValueError, AttributeError, pydicom.errors.InvalidDicomError) as error:
         raise RecordError("corrupt-image", f"field 'file_name': unreadable image ({type(error).__name__})") from None
 
 

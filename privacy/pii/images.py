@@ -1,0 +1,140 @@
+"""Image PII: rebuild every image from its pixels (no metadata survives), fill burned-in PII text, blur faces."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import cv2
+import numpy
+import regex
+from PIL import Image, ImageDraw
+from PIL.ImageFilter import GaussianBlur
+from presidio_image_redactor import ImageAnalyzerEngine
+
+from privacy.pii.ocr import OcrUnavailable, TesserocrOCR
+from privacy.pii.text import KnownTerms, PiiUnavailable, TextFilter
+
+MIN_WORD_CONFIDENCE = 40  # below: hidden from the analyzer (noise), still matched against known names
+BOX_MARGIN = 2
+FACE_CASCADE = "haarcascade_frontalface_default.xml"
+
+
+def rebuilt(image: Image.Image) -> Image.Image:
+    """A new image holding only the pixels: no EXIF, XMP, ICC profile, PNG text chunk or JPEG comment."""
+    if image.mode not in ("L", "RGB", "RGBA"):
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    return Image.frombytes(image.mode, image.size, image.tobytes())
+
+
+BINARY_INFO = ("exif", "icc_profile", "dpi", "transparency")  # EXIF is read tag by tag below
+
+
+def _as_text(value: str | bytes) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return "".join(character if character.isprintable() else " " for character in text).strip()
+
+
+def metadata_texts(image: Image.Image) -> list[str]:
+    """Every text an image file carries beside its pixels (EXIF values, XMP, PNG text chunks, comments)."""
+    values = [value for key, value in image.info.items() if key not in BINARY_INFO]
+    values += list(image.getexif().values())
+    return [text for text in (_as_text(v) for v in values if isinstance(v, str | bytes)) if text]
+
+
+def _layout(ocr_result: dict) -> tuple[str, str, list[tuple[int, int]]]:
+    """All words as text (one line per OCR line), the same text with low-confidence words blanked, word spans."""
+    text, masked, spans, previous_line = "", "", [], None
+    for word, line, confidence in zip(ocr_result["text"], ocr_result["line_num"], ocr_result["conf"]):
+        if text:
+            separator = " " if line == previous_line else "\n"
+            text, masked = text + separator, masked + separator
+        spans.append((len(text), len(text) + len(word)))
+        text += word
+        masked += word if confidence >= MIN_WORD_CONFIDENCE else " " * len(word)
+        previous_line = line
+    return text, masked, spans
+
+
+def _title_cased(text: str) -> str:
+    """Each all-lower or all-upper word capitalized, same length: OCR loses case, names need it."""
+
+    def word(match: regex.Match) -> str:
+        token = match.group()
+        titled = token[:1].upper() + token[1:].lower()
+        return titled if len(titled) == len(token) and (token.islower() or token.isupper()) else token
+
+    return regex.sub(r"\p{L}+", word, text)
+
+
+Span = tuple[int, int]
+
+
+def _line_boxes(ocr_result: dict, spans: list[Span], hits: list[Span]) -> list[tuple[int, int, int, int]]:
+    """Boxes of every OCR line holding a PII span: the whole line goes, so a misread neighbour cannot leak."""
+    hit_lines = {
+        line
+        for line, span in zip(ocr_result["line_num"], spans)
+        if any(span[0] < end and start < span[1] for start, end in hits)
+    }
+    boxes: dict[int, list[int]] = {}
+    for left, top, width, height, line in zip(
+        ocr_result["left"], ocr_result["top"], ocr_result["width"], ocr_result["height"], ocr_result["line_num"]
+    ):
+        if line in hit_lines:
+            box = boxes.setdefault(line, [left, top, left + width, top + height])
+            box[:] = [min(box[0], left), min(box[1], top), max(box[2], left + width), max(box[3], top + height)]
+    return [tuple(box) for box in boxes.values()]
+
+
+class ImageFilter:
+    """Pixels-only rebuild, OCR redaction of burned-in PII (presidio-image-redactor + tesseract), face blur."""
+
+    def __init__(self, text_filter: TextFilter, ocr: bool, face_blur: bool) -> None:
+        self.text_filter = text_filter
+        try:
+            self.ocr = TesserocrOCR() if ocr else None
+        except OcrUnavailable as error:
+            raise PiiUnavailable(str(error)) from None
+        self.faces = None
+        if face_blur:
+            self.faces = cv2.CascadeClassifier(cv2.data.haarcascades + FACE_CASCADE)
+            if self.faces.empty():
+                raise PiiUnavailable("OpenCV's face detector cannot load")
+
+    def clean(self, image: Image.Image, known: KnownTerms) -> tuple[Image.Image, Counter]:
+        """The image without metadata, burned-in PII filled black, faces blurred; counts of what was found."""
+        found: Counter = Counter()
+        image = rebuilt(image)
+        if self.ocr is not None:
+            image = self._redact_text(image, known, found)
+        if self.faces is not None:
+            image = self._blur_faces(image, found)
+        return image, found
+
+    def _redact_text(self, image: Image.Image, known: KnownTerms, found: Counter) -> Image.Image:
+        ocr_result = ImageAnalyzerEngine.remove_space_boxes(self.ocr.perform_ocr(image))
+        text, masked, spans = _layout(ocr_result)
+        if not text:
+            return image
+        results = self.text_filter.analyze([masked])[0] + known.results(text, whole_words=False)
+        titled = _title_cased(masked)
+        if titled != masked:
+            seen = {(result.start, result.end) for result in results}
+            results += [r for r in self.text_filter.analyze([titled])[0] if (r.start, r.end) not in seen]
+        found.update(result.entity_type for result in results)
+        boxes = _line_boxes(ocr_result, spans, [(result.start, result.end) for result in results])
+        if boxes:
+            draw = ImageDraw.Draw(image)
+            fill = 0 if image.mode == "L" else (0,) * len(image.getbands())
+            for x0, y0, x1, y1 in boxes:
+                draw.rectangle((x0 - BOX_MARGIN, y0 - BOX_MARGIN, x1 + BOX_MARGIN, y1 + BOX_MARGIN), fill=fill)
+        found["image-text-boxes"] += len(boxes)
+        return image
+
+    def _blur_faces(self, image: Image.Image, found: Counter) -> Image.Image:
+        gray = numpy.asarray(image.convert("L"))
+        for x, y, width, height in self.faces.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=4):
+            box = (int(x), int(y), int(x + width), int(y + height))
+            image.paste(image.crop(box).filter(GaussianBlur(max(width, height) / 6)), box)
+            found["faces-blurred"] += 1
+        return image

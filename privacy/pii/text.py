@@ -1,0 +1,240 @@
+"""Text PII: Presidio's AnalyzerEngine (offline spaCy NER + predefined and fedvlm recognizers) and AnonymizerEngine.
+
+Speed comes from loading only spaCy's NER component, analyzing each distinct text once, batching NER with
+nlp.pipe, and skipping NER for texts with no capital letter, digit or '@' (nothing any recognizer could match).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import regex
+import spacy
+import tldextract
+from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
+from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    DateRecognizer,
+    EmailRecognizer,
+    IbanRecognizer,
+    IpRecognizer,
+    MacAddressRecognizer,
+    MedicalLicenseRecognizer,
+    NhsRecognizer,
+    PhoneRecognizer,
+    SpacyRecognizer,
+    UrlRecognizer,
+    UsItinRecognizer,
+    UsSsnRecognizer,
+)
+from presidio_anonymizer import AnonymizerEngine
+from presidio_anonymizer.entities import OperatorConfig
+
+from fedvlm.config import PiiSection
+from privacy.pii.entities import ENTITY_TYPES
+from privacy.pii.normalize import normalize_text
+from privacy.pii.recognizers import cued_identifier_recognizers, pattern_recognizers
+
+log = logging.getLogger("fedvlm.pii")
+LANGUAGE = "en"
+NER_BATCH = 64
+# spaCy's DATE covers durations ("3 weeks"): dates come from patterns instead. ORG and PRODUCT are not PII.
+SPACY_IGNORED = ["ORG", "NORP", "DATE", "TIME", "CARDINAL", "ORDINAL", "QUANTITY", "MONEY", "PERCENT", "PRODUCT"]
+SPACY_IGNORED += ["EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"]
+SPACY_ENTITY_MAP = {"PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION"}
+# A text each part of the filter must find, or the filter refuses to run (fail closed).
+SELF_CHECK = (
+    "Patient John Smith, MRN 4471-2290, phone 555-203-4411, email js@example.org",
+    {"PERSON", "EMAIL_ADDRESS"},
+)
+
+
+# Presidio's email validation calls tldextract, which would fetch the public suffix list: use the bundled one.
+tldextract.tldextract.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+class PiiUnavailable(RuntimeError):
+    """A part of the PII filter cannot run (model, OCR engine, recognizer, secret): nothing may train."""
+
+
+class _NerOnlySpacyEngine(SpacyNlpEngine):
+    """spaCy with only the components NER needs (the small English NER has its own tok2vec)."""
+
+    def load(self) -> None:
+        self.nlp = {}
+        for model in self.models:
+            name = model["model_name"]
+            if not spacy.util.is_package(name):
+                raise PiiUnavailable(f"spaCy model {name!r} is not installed (pip install a package that provides it)")
+            nlp = spacy.load(name, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+            if "ner" not in nlp.pipe_names:
+                raise PiiUnavailable(f"spaCy model {name!r} has no NER component")
+            listens = "Listener" in nlp.get_pipe_config("ner")["model"].get("tok2vec", {}).get("@architectures", "")
+            if "tok2vec" in nlp.pipe_names and not listens:
+                nlp.remove_pipe("tok2vec")
+            self.nlp[model["lang_code"]] = nlp
+
+
+def build_analyzer(spacy_model: str) -> AnalyzerEngine:
+    """Presidio AnalyzerEngine on an offline spaCy model, with the predefined recognizers fedvlm needs plus its own."""
+    ner = NerModelConfiguration(model_to_presidio_entity_mapping=SPACY_ENTITY_MAP, labels_to_ignore=SPACY_IGNORED)
+    engine = _NerOnlySpacyEngine(
+        models=[{"lang_code": LANGUAGE, "model_name": spacy_model}], ner_model_configuration=ner
+    )
+    engine.load()
+    registry = RecognizerRegistry(supported_languages=[LANGUAGE])
+    for recognizer in (
+        SpacyRecognizer(supported_entities=["PERSON", "LOCATION"]),
+        EmailRecognizer(),
+        UrlRecognizer(),
+        IpRecognizer(),
+        MacAddressRecognizer(),
+        PhoneRecognizer(),
+        CreditCardRecognizer(),
+        UsSsnRecognizer(),
+        UsItinRecognizer(),
+        IbanRecognizer(),
+        MedicalLicenseRecognizer(),
+        NhsRecognizer(),
+        DateRecognizer(supported_entity="DATE"),
+        *cued_identifier_recognizers(),
+        *pattern_recognizers(),
+    ):
+        registry.add_recognizer(recognizer)
+    return AnalyzerEngine(nlp_engine=engine, registry=registry, supported_languages=[LANGUAGE])
+
+
+_FULL_NAME = regex.compile(r"\p{Lu}[\p{L}'’.-]+(?:[ ](?:\p{Ll}{1,4}[ ])?\p{Lu}[\p{L}'’.-]+){1,4}")
+
+
+def _may_hold_pii(text: str) -> bool:
+    return any(character.isupper() or character.isdigit() or character == "@" for character in text)
+
+
+class KnownTerms:
+    """Values known to identify someone at this site (names found anywhere, DICOM header values).
+
+    A name the analyzer finds once (after "Patient", in a DICOM header, in EXIF) is redacted wherever it
+    recurs, also where NER alone would miss it.
+    """
+
+    MIN_LENGTH = 3
+
+    def __init__(self, terms: Iterable[str], entity: str = "PERSON") -> None:
+        self.terms = {normalize_text(term).strip() for term in terms}
+        split = {part for term in self.terms for part in regex.split(r"[\s^]+", term) if part[:1].isupper()}
+        parts = sorted((part for part in self.terms | split if len(part) >= self.MIN_LENGTH), key=len, reverse=True)
+        alternatives = "|".join(regex.escape(part) for part in parts)
+        self.words = regex.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", regex.IGNORECASE) if parts else None
+        self.anywhere = regex.compile(alternatives, regex.IGNORECASE) if parts else None
+        self.entity = entity
+
+    def results(self, text: str, whole_words: bool = True) -> list[RecognizerResult]:
+        """Every occurrence in text, as Presidio results; OCR text is searched inside words too ('^' misread)."""
+        pattern = self.words if whole_words else self.anywhere
+        if pattern is None:
+            return []
+        return [RecognizerResult(self.entity, m.start(), m.end(), 0.95) for m in pattern.finditer(text)]
+
+
+@dataclass
+class Redaction:
+    """One text after filtering: the new text, what was found (counts by entity), and whether to drop the record."""
+
+    text: str
+    found: Counter = field(default_factory=Counter)
+    drop: bool = False
+
+
+class TextFilter:
+    """Find and replace PII in text, per entity type as configured; fails closed if any part cannot run."""
+
+    def __init__(self, settings: PiiSection) -> None:
+        self.settings = settings
+        try:
+            self.analyzer = build_analyzer(settings.spacy_model)
+        except PiiUnavailable:
+            raise
+        except Exception as error:
+            raise PiiUnavailable(f"the text analyzer cannot start ({type(error).__name__})") from None
+        self.anonymizer = AnonymizerEngine()
+        self.operators = {entity: self._operator(settings.operator_for(entity), entity) for entity in ENTITY_TYPES}
+        self._cache: dict[str, list[RecognizerResult]] = {}
+        self._self_check()
+
+    def _operator(self, name: str, entity: str) -> OperatorConfig:
+        if name == "mask":
+            return OperatorConfig("mask", {"masking_char": "*", "chars_to_mask": 10**6, "from_end": False})
+        if name == "hash":
+            secret = os.environ.get(self.settings.hash_secret_env, "")
+            if len(secret.encode()) < 16:
+                variable = self.settings.hash_secret_env
+                raise PiiUnavailable(f"privacy.pii operator 'hash' needs a site secret (16+ bytes) in ${variable}")
+            return OperatorConfig("hash", {"hash_type": "sha256", "salt": secret})
+        return OperatorConfig("replace", {"new_value": f"<{entity}>"})  # placeholder; drop records never get here
+
+    def _self_check(self) -> None:
+        text, required = SELF_CHECK
+        found = {result.entity_type for result in self.analyze([text])[0]}
+        missing = required - found
+        if missing or not found & {"MEDICAL_RECORD_NUMBER", "ID_NUMBER"}:
+            raise PiiUnavailable(f"PII self-check failed: {', '.join(sorted(missing)) or 'identifier'} not detected")
+
+    def analyze(self, texts: list[str]) -> list[list[RecognizerResult]]:
+        """Presidio results per text (normalize first); each distinct text analyzed once, NER batched."""
+        pending = sorted({text for text in texts if text not in self._cache})
+        candidates = [text for text in pending if _may_hold_pii(text)]
+        self._cache.update({text: [] for text in pending})
+        engine = self.analyzer.nlp_engine
+        for start in range(0, len(candidates), NER_BATCH):
+            chunk = candidates[start : start + NER_BATCH]
+            for text, nlp_artifacts in engine.process_batch(chunk, LANGUAGE, batch_size=NER_BATCH):
+                self._cache[text] = self._analyze_one(text, nlp_artifacts)
+        return [self._cache[text] for text in texts]
+
+    def _analyze_one(self, text: str, nlp_artifacts: NlpArtifacts) -> list[RecognizerResult]:
+        found = self.analyzer.analyze(
+            text,
+            language=LANGUAGE,
+            entities=list(ENTITY_TYPES),
+            nlp_artifacts=nlp_artifacts,
+            score_threshold=self.settings.score_threshold,
+        )
+        return [result for result in found if result.entity_type in ENTITY_TYPES]
+
+    def person_names(self, texts: list[str]) -> set[str]:
+        """Full names (two or more capitalized parts) the analyzer finds in these texts, for site-wide propagation.
+
+        Single words are not propagated: an NER false positive ("mug") would otherwise vanish site-wide.
+        """
+        names: set[str] = set()
+        for text, results in zip(texts, self.analyze(texts)):
+            for result in results:
+                name = text[result.start : result.end].strip(" .,;:")
+                if result.entity_type == "PERSON" and _FULL_NAME.fullmatch(name):
+                    names.add(name)
+        return names
+
+    def findings(self, text: str, known: KnownTerms) -> list[RecognizerResult]:
+        """Analyzer results for one normalized text plus every occurrence of a known identifying term."""
+        return self.analyze([text])[0] + known.results(text)
+
+    def redact(self, texts: list[str], known: KnownTerms | None = None) -> list[Redaction]:
+        """Each text normalized and filtered (known terms redacted wherever they occur)."""
+        known = known or KnownTerms(())
+        normalized = [normalize_text(text) for text in texts]
+        self.analyze(normalized)
+        return [self._apply(text, self.findings(text, known)) for text in normalized]
+
+    def _apply(self, text: str, found: list[RecognizerResult]) -> Redaction:
+        if not found:
+            return Redaction(text)
+        if any(self.settings.operator_for(result.entity_type) == "drop" for result in found):
+            return Redaction("", Counter(result.entity_type for result in found), drop=True)
+        anonymized = self.anonymizer.anonymize(text=text, analyzer_results=found, operators=self.operators)
+        return Redaction(anonymized.text, Counter(item.entity_type for item in anonymized.items))
