@@ -110,6 +110,7 @@ class PiiSection(_Section):
     score_threshold: float = Field(0.35, ge=0.0, le=1.0)
     default_operator: Operator = "placeholder"
     operators: dict[str, Operator] = Field(default_factory=dict)
+    allow_list: list[str] = Field(default_factory=list)  # exact phrases never treated as PII (product names)
     hash_secret_env: str = "FEDVLM_PII_SECRET"
     ocr: bool = True
     face_blur: bool = False

@@ -4,10 +4,12 @@ import pytest
 from safetensors.torch import load_file
 
 from fedvlm.config import load_config
+from server import federation
 from server.checkpoint import load_checkpoint
 from server.gates import Verdict
 from server.run_dir import RunDir
 from simulations.runner import simulate
+from tests.pii_checks import injected, leaked
 from vlm.adapters import state_hash
 
 pytestmark = pytest.mark.slow
@@ -17,7 +19,13 @@ def reject_round_two(server_round: int, candidate: dict, current: dict) -> Verdi
     return Verdict(accepted=server_round != 2, results={"round-two": {"passed": server_round != 2}})
 
 
-def test_rejected_round_is_rolled_back_and_recorded(tmp_path, tiny_model_dir):
+def test_rejected_round_is_rolled_back_and_recorded(tmp_path, tiny_model_dir, monkeypatch):
+    replies = []
+    for name in ("usable_train_reply", "usable_evaluate_reply"):  # record every reply the server receives
+        check = getattr(federation, name)
+        monkeypatch.setattr(
+            federation, name, lambda reply, *rest, check=check: replies.append(reply) or check(reply, *rest)
+        )
     config = load_config(
         None,
         [
@@ -42,3 +50,8 @@ def test_rejected_round_is_rolled_back_and_recorded(tmp_path, tiny_model_dir):
     assert state_hash(published) == state_hash(kept) == rows[1]["adapter_hash"]
     assert (checkpoint.round, checkpoint.last_accepted_round) == (2, 1)
     assert checkpoint.accepted_evaluation == rows[1]["utility"]
+    # Flower messages from the sites: metric and config records and array names carry no injected PII.
+    contents = [repr(dict(reply.content.items())) for reply in replies if reply.has_content()]
+    assert len(contents) == 2 * 2 + 2 and "pii|caption|PERSON" in contents[0]
+    values = injected(run_dir.data / "site-0", run_dir.data / "site-1")
+    assert leaked(values, "\n".join(contents)) == []

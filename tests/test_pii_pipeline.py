@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,26 +13,11 @@ from client.site import site_data
 from fedvlm.config import PiiSection
 from privacy import filter_stage
 from privacy.pii.text import PiiUnavailable
-from simulations.synth import INJECTED_PII, write_scenario
+from simulations.synth import write_scenario
+from tests.pii_checks import injected, leaked
 from vlm import training
 from vlm.lora import LoraSettings, load_with_lora
 from vlm.training import TrainSettings, train_lora
-
-
-def injected(site: Path) -> list[str]:
-    """The PII values the generator put into a site's raw data."""
-    return json.loads((site / INJECTED_PII).read_text(encoding="utf-8"))
-
-
-def leaked(values: list[str], text: str) -> list[str]:
-    """Values whose text survives in text: names case-insensitively, identifiers by their digits alone."""
-    digits_of_text = re.sub(r"\D", "", text)
-    found = []
-    for value in values:
-        digits = re.sub(r"\D", "", value)
-        if value.lower() in text.lower() or (len(digits) >= 6 and digits in digits_of_text):
-            found.append(value)
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from transformers import AutoModelForImageTextToText
 from evaluation.utility import score_vqa
 from server.checkpoint import load_checkpoint
 from simulations.synth import write_scenario
+from tests.pii_checks import injected, leaked, run_outputs
 from vlm.adapters import state_bytes, state_hash
 from vlm.loading import compute_dtype, load_base, select_device
 from vlm.records import load_dataset
@@ -59,8 +60,12 @@ def _rows(out: Path) -> list[dict]:
 
 def test_two_sites_two_rounds_and_peft_reload(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
-    _simulate(out, "--clients", "2", "--rounds", "2")
+    result = _simulate(out, "--clients", "2", "--rounds", "2")
     rows = _rows(out)
+    # No injected PII value in any log line, metric or file the run wrote (its raw synthetic data/ aside).
+    values = injected(out / "data" / "site-0", out / "data" / "site-1")
+    assert leaked(values, result.stdout + result.stderr) == [] and leaked(values, run_outputs(out)) == []
+    assert sum(rows[1]["pii"]["sites"][site]["caption|PERSON"] for site in rows[1]["pii"]["sites"]) > 0
     assert [row["round"] for row in rows] == [0, 1, 2]
     assert all(row["accepted"] for row in rows)
     assert [row["participants"] for row in rows[1:]] == [2, 2]
@@ -179,3 +184,11 @@ def test_overwrite_only_deletes_run_directories(tmp_path):
     )
     assert result.returncode == 2 and "not a fedvlm run directory" in result.stderr
     assert keep.read_text() == "mine"
+
+
+def test_sites_whose_pii_filter_cannot_run_do_not_train(tmp_path, tiny_model_dir):
+    out = tmp_path / "run"
+    _simulate(out, "--clients", "2", "--rounds", "1", "--set", "privacy.pii.spacy_model='not_installed'")
+    [_, row] = _rows(out)
+    assert (row["status"], row["participants"], row["failures"]) == ("skipped", 0, 2)
+    assert row["adapter_hash"] == _rows(out)[0]["adapter_hash"]

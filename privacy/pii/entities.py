@@ -35,3 +35,20 @@ ENTITY_TYPES: tuple[str, ...] = (
 )
 
 Operator = Literal["placeholder", "mask", "hash", "drop"]
+
+# Digits an entity needs at the least: a text with fewer is not searched for it (a cheap pre-screen).
+MIN_DIGITS: dict[str, int] = {
+    "PHONE_NUMBER": 7,
+    "CREDIT_CARD": 12,
+    "US_SSN": 9,
+    "US_ITIN": 9,
+    "IBAN_CODE": 8,
+    "UK_NHS": 10,
+    "MEDICAL_LICENSE": 6,
+    "IP_ADDRESS": 4,
+    "ID_NUMBER": 5,
+    "POSTAL_CODE": 2,
+    **dict.fromkeys(("DATE", "AGE_OVER_89", "ADDRESS"), 1),
+    **dict.fromkeys(("MEDICAL_RECORD_NUMBER", "HEALTH_PLAN_ID", "ACCOUNT_NUMBER", "LICENSE_OR_CERTIFICATE"), 2),
+    **dict.fromkeys(("VEHICLE_ID", "DEVICE_ID", "CUSTOMER_ID", "ORDER_NUMBER"), 2),
+}

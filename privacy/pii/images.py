@@ -14,6 +14,8 @@ from presidio_image_redactor import ImageAnalyzerEngine
 from privacy.pii.ocr import OcrUnavailable, TesserocrOCR
 from privacy.pii.text import KnownTerms, PiiUnavailable, TextFilter
 
+Span = tuple[int, int]
+ANCHOR_CONFIDENCE = 60  # a name-like OCR line needs one word read this confidently
 MIN_WORD_CONFIDENCE = 40  # below: hidden from the analyzer (noise), still matched against known names
 BOX_MARGIN = 2
 FACE_CASCADE = "haarcascade_frontalface_default.xml"
@@ -55,6 +57,45 @@ def _layout(ocr_result: dict) -> tuple[str, str, list[tuple[int, int]]]:
     return text, masked, spans
 
 
+# Words burned into scans that are not names (views, positions, modalities, markers).
+ANNOTATION_WORDS = frozenset(
+    {
+        *("PORTABLE", "CHEST", "AP", "PA", "LAT", "LATERAL", "SUPINE", "ERECT", "UPRIGHT", "PRONE", "DECUBITUS"),
+        *("LEFT", "RIGHT", "VIEW", "FRONTAL", "AXIAL", "CORONAL", "SAGITTAL", "SCOUT", "CT", "MR", "MRI", "XR"),
+        *("CR", "DX", "US", "PET", "SPECT", "ABDOMEN", "PELVIS", "HEAD", "NECK", "SPINE", "KNEE", "HIP", "HAND"),
+        *("FOOT", "WRIST", "SHOULDER", "ELBOW", "ANKLE", "SKULL", "INSPIRATION", "EXPIRATION", "POST", "PRE"),
+        *("CONTRAST", "STANDING", "SITTING", "MARKER", "SCALE"),
+    }
+)
+_OCR_WORD = regex.compile(r"[\p{L}\d&*'‘’“”\"^.,:;-]+")  # digits: OCR reads A as 4, O as 0
+_MERGED_NAME = regex.compile(r"\p{Lu}{11,}")  # 'FAMILY^GIVEN' with '^' read as a letter: one long token
+_PERSON_NAME_SEPARATOR = regex.compile(r"[\p{L}'’-]{2,}[\^*“”‘\"~]+[\p{L}'’-]{2,}")  # DICOM 'FAMILY^GIVEN', '^' misread
+
+
+def _name_like_lines(text: str, anchored: list[bool]) -> list[Span]:
+    """OCR lines that read like a burned-in name: two to four words of letters (OCR confusions allowed),
+    at least two of three letters or more, not all scan annotation words; or one 'FAMILY^GIVEN' word.
+    Only two-to-four-word lines with one confidently read word count: noise read off shapes has none."""
+    spans, position = [], 0
+    for line, confident in zip(text.split("\n"), anchored):
+        words = line.split()
+        lettered = [word for word in words if sum(character.isalpha() for character in word) >= 3]
+        is_name_line = (
+            2 <= len(words) <= 4
+            and all(_OCR_WORD.fullmatch(word) for word in words)
+            and len(lettered) >= 2
+            and not all(word.strip(".,:;").upper() in ANNOTATION_WORDS for word in lettered)
+        )
+        name_word = any(
+            _PERSON_NAME_SEPARATOR.fullmatch(word) or (_MERGED_NAME.fullmatch(word) and word not in ANNOTATION_WORDS)
+            for word in words
+        )
+        if (confident and is_name_line) or name_word:
+            spans.append((position, position + len(line)))
+        position += len(line) + 1
+    return spans
+
+
 def _title_cased(text: str) -> str:
     """Each all-lower or all-upper word capitalized, same length: OCR loses case, names need it."""
 
@@ -64,9 +105,6 @@ def _title_cased(text: str) -> str:
         return titled if len(titled) == len(token) and (token.islower() or token.isupper()) else token
 
     return regex.sub(r"\p{L}+", word, text)
-
-
-Span = tuple[int, int]
 
 
 def _line_boxes(ocr_result: dict, spans: list[Span], hits: list[Span]) -> list[tuple[int, int, int, int]]:
@@ -122,7 +160,12 @@ class ImageFilter:
             seen = {(result.start, result.end) for result in results}
             results += [r for r in self.text_filter.analyze([titled])[0] if (r.start, r.end) not in seen]
         found.update(result.entity_type for result in results)
-        boxes = _line_boxes(ocr_result, spans, [(result.start, result.end) for result in results])
+        best = {}
+        for line, confidence in zip(ocr_result["line_num"], ocr_result["conf"]):
+            best[line] = max(best.get(line, 0.0), confidence)
+        name_lines = _name_like_lines(text, [best[line] >= ANCHOR_CONFIDENCE for line in sorted(best)])
+        found["PERSON"] += len(name_lines)
+        boxes = _line_boxes(ocr_result, spans, [(result.start, result.end) for result in results] + name_lines)
         if boxes:
             draw = ImageDraw.Draw(image)
             fill = 0 if image.mode == "L" else (0,) * len(image.getbands())
@@ -135,6 +178,6 @@ class ImageFilter:
         gray = numpy.asarray(image.convert("L"))
         for x, y, width, height in self.faces.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=4):
             box = (int(x), int(y), int(x + width), int(y + height))
-            image.paste(image.crop(box).filter(GaussianBlur(max(width, height) / 6)), box)
+            image.paste(image.crop(box).filter(GaussianBlur(float(max(width, height)) / 6)), box)
             found["faces-blurred"] += 1
         return image

@@ -8,7 +8,7 @@ the cue itself stays, because "MRN <MEDICAL_RECORD_NUMBER>" is harmless and keep
 from __future__ import annotations
 
 import regex
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 
 _FLAGS = regex.MULTILINE  # case-sensitive: cues opt into (?i:...), values stay upper-case
 _NUMBER_WORD = r"(?:number|num\.?|no\.?|nr\.?|#|id|code|ref(?:erence)?)"
@@ -16,7 +16,7 @@ _CONNECT = r"(?:\s*(?:[:#=]|is|was|of)?\s*){1,2}"
 # One identifier: tokens of capitals and digits joined by single separators, holding at least one digit.
 _VALUE = r"(?<![\w-])[A-Z0-9](?:[A-Z0-9]|[-/.:_ ](?=[A-Z0-9]))*(?![\w])"
 _LETTER = r"\p{Lu}"
-_NAME_PART = rf"(?:{_LETTER}[\p{{Ll}}\p{{Lu}}]*(?:['’-]{_LETTER}?[\p{{Ll}}\p{{Lu}}]+)*\.?)"
+_NAME_PART = rf"(?:{_LETTER}\.|{_LETTER}[\p{{Ll}}\p{{Lu}}]*(?:['’-]{_LETTER}?[\p{{Ll}}\p{{Lu}}]+)*)"  # or an initial
 _PARTICLE = r"(?:de|del|della|der|den|di|da|das|do|dos|du|la|le|van|von|ten|ter|al|el|bin|binti|ibn|bint|y|e|zu|af)"
 _NAME = rf"{_NAME_PART}(?:[ ](?:{_PARTICLE}[ ])?{_NAME_PART}){{0,4}}"
 
@@ -75,17 +75,31 @@ CUED_IDENTIFIERS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+CUED_NAME_SCORE = 0.86  # above spaCy's 0.85: where both find a name, the cue's (precise) result is kept
+NAME_RECOGNIZER = "fedvlm-person"
 NAME_CUES = (
     r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sr|Sra|Srta|Herr|Frau|Mme|Mlle|Sig|Sig\.ra|Dott|Sir|Dame|Rev)\.?",
     r"(?i:patient|pt\.?|paciente|patiente|patientin|name|nombre|nom|customer|client|buyer|recipient|addressee)"
     r"(?i:\s+name)?\s*[:,]?",
     r"(?i:signed|dictated|reviewed|referred|seen|examined|transcribed|verified|reported|read|approved)\s+by:?",
+    r"(?i:signed|electronically\s+signed|e-signed|countersigned)\s*:",
     r"(?i:attending|physician|surgeon|radiologist|nurse|doctor|consultant|GP|therapist|technician|courier|driver"
     r"|agent|representative|rep|cashier|clerk|manager|contact|guardian|caregiver|carer)\s*[:,]?",
     r"(?i:dear|hi|hello|hey|thanks|thank\s+you|regards|cheers|sincerely|cc|attn)\s*[:,]?",
     r"(?i:wife|husband|spouse|partner|mother|father|son|daughter|brother|sister|next\s+of\s+kin|emergency\s+contact)"
     r"\s*[:,]?",
     r"(?i:I\s+am|I'm|my\s+name\s+is|this\s+is|me\s+llamo|je\s+m'appelle|ich\s+bin|ich\s+heiße)",
+    r"(?i:summary|report|note|letter|results?|referral|prescription|invoice|receipt|chart|file|account)\s+(?:for|of)",
+)
+# A full name opening a sentence, followed by what people do in notes and tickets ("X Y was admitted").
+_NOT_A_NAME = r"(?!(?:The|This|That|These|Those|A|An|Our|Your|His|Her|Their|My|Its|No|All|Each|Every)\b)"
+_ACTION = (
+    r"(?:was|is|has|had|will|would|called|reported|presented|complained|came|arrived|returned|visited|says|said"
+    r"|wrote|asked|needs|wants|ordered|bought|denies|states|attended|underwent|received|tested|died|left)\b"
+)
+SENTENCE_START_NAME = (
+    rf"(?:^|(?<=[.!?;:]\s{{1,3}})|(?<=\n)){_NOT_A_NAME}{_NAME_PART}(?:[ ](?:{_PARTICLE}[ ])?{_NAME_PART}){{1,4}}"
+    rf"(?=\s+{_ACTION})"
 )
 
 _MONTH = (
@@ -143,6 +157,15 @@ CITY_PATTERNS = (
     r"\p{Lu}[\p{Ll}'’-]+(?:[\s-]\p{Lu}[\p{Ll}'’-]+){0,2}",
 )
 
+# Phone and fax numbers in national and international formats (phonenumbers' per-region matching was
+# the analyzer's largest cost); spaced digits ("6 1 7 5 5 5 ...") fall to ID_NUMBER.
+PHONE_PATTERNS = (
+    r"(?<![\w+])(?:\+|00)\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]?\d{2,4}){2,4}(?!\w)",
+    r"(?<![\w(])\(\d{2,5}\)[\s.-]?\d{3,4}[\s.-]?\d{3,4}(?!\w)",
+    r"(?<![\w-])\d{3}[\s.-]\d{3}[\s.-]\d{4}(?![\w-])",
+    r"(?<![\w-])0\d{2,4}[\s.-]?\d{3,4}[\s.-]?\d{3,4}(?![\w-])",
+)
+
 AGE_PATTERNS = (
     r"\b(?:9\d|1[0-1]\d)(?=[- ]?(?i:years?[- ]old|y/?o\b|yrs?\b|-year-old|year-old|ans\b|años\b|jahre\b))",
     r"(?<=(?i:aged?|age:)\s*)(?:9\d|1[0-1]\d)\b",
@@ -150,6 +173,8 @@ AGE_PATTERNS = (
 
 # Any remaining identifier-shaped token: five or more digits (with letters or separators), not an amount or measure.
 _UNIT = r"(?i:mm|cm|m|km|mg|g|kg|ml|l|mmhg|bpm|hz|khz|mhz|ghz|gb|mb|tb|mah|w|kw|v|mph|kcal|steps|lbs?|oz|px|dpi)"
+# Digits spaced or punctuated apart to dodge filters: "7 7 1 . 6 8 3 . 4 8 7 9".
+SPACED_DIGITS_PATTERN = r"(?<![\w])\d(?:[\s.\-/]{1,3}\d){5,}(?![\w])"
 ID_NUMBER_PATTERN = (
     r"(?<![\w$€£¥.,-])(?:[A-Z]{1,4}-?)?\d(?:[\dA-Z]|[-/. ](?=[\dA-Z]))*"
     rf"(?<=\d[\dA-Z]*)(?![\w])(?!\s?{_UNIT}\b)(?!\s?%)"
@@ -168,21 +193,41 @@ class _DigitCountRecognizer(PatternRecognizer):
         return None if sum(character.isdigit() for character in pattern_text) >= self.min_digits else False
 
 
-def _cue_pattern(cue: str) -> str:
-    return rf"(?<=(?i:\b{cue}){_CONNECT})" + _VALUE
+class CuedIdentifierRecognizer(EntityRecognizer):
+    """Identifiers after a cue word ("MRN", "order #", "plate"), every type in one regex pass over the text.
 
+    Each cue alternative is a named group, so the group that matched names the entity; the value that
+    follows is reported (the cue stays in the text).
+    """
 
-def cued_identifier_recognizers() -> list[PatternRecognizer]:
-    """One recognizer per identifier type, each matching a value after any of its cue words."""
-    return [
-        _DigitCountRecognizer(
-            min_digits=2,
-            supported_entity=entity,
-            name=f"fedvlm-{entity.lower()}",
-            patterns=[Pattern(f"{entity}-{index}", _cue_pattern(cue), 0.9) for index, cue in enumerate(cues)],
+    SCORE = 0.9
+    MIN_DIGITS = 2
+
+    def __init__(self) -> None:
+        self.entities = list(CUED_IDENTIFIERS)
+        cues = "|".join(
+            f"(?P<e{index}>{'|'.join(CUED_IDENTIFIERS[entity])})" for index, entity in enumerate(self.entities)
         )
-        for entity, cues in CUED_IDENTIFIERS.items()
-    ]
+        self.pattern = regex.compile(rf"(?i:\b(?:{cues})){_CONNECT}(?P<value>{_VALUE})", _FLAGS)
+        super().__init__(supported_entities=self.entities, name="fedvlm-cued-identifiers", supported_language="en")
+
+    def load(self) -> None:
+        """Nothing to load: the regex is compiled in __init__."""
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts=None) -> list[RecognizerResult]:
+        """Values after cues, for the requested entity types."""
+        results = []
+        for match in self.pattern.finditer(text):
+            groups = match.groupdict()
+            entity = next(name for index, name in enumerate(self.entities) if groups[f"e{index}"] is not None)
+            value = groups["value"]
+            if entity in entities and sum(character.isdigit() for character in value) >= self.MIN_DIGITS:
+                start, end = match.span("value")
+                results.append(RecognizerResult(entity, start, end, self.SCORE, self._metadata()))
+        return results
+
+    def _metadata(self) -> dict:
+        return {RecognizerResult.RECOGNIZER_NAME_KEY: self.name, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}
 
 
 def _patterns(entity: str, regexes: tuple[str, ...], score: float) -> list[Pattern]:
@@ -190,7 +235,7 @@ def _patterns(entity: str, regexes: tuple[str, ...], score: float) -> list[Patte
 
 
 def pattern_recognizers() -> list[PatternRecognizer]:
-    """Names after cues, month-name and numeric dates, street addresses, postal codes, cities, ages over 89."""
+    """Names after cues, dates, street addresses, postal codes, cities, ages over 89, phone numbers."""
     recognizers = [
         PatternRecognizer(
             supported_entity=entity,
@@ -200,12 +245,17 @@ def pattern_recognizers() -> list[PatternRecognizer]:
             supported_language="en",
         )
         for entity, regexes, score in (
-            ("PERSON", tuple(rf"(?<=(?:^|[\s(\[\"'])(?:{cue})\s*){_NAME}" for cue in NAME_CUES), 0.7),
+            (
+                "PERSON",
+                (*(rf"(?<=(?:^|[\s(\[\"'])(?:{cue})\s*){_NAME}" for cue in NAME_CUES), SENTENCE_START_NAME),
+                CUED_NAME_SCORE,
+            ),
             ("DATE", DATE_PATTERNS, 0.75),
             ("ADDRESS", ADDRESS_PATTERNS, 0.8),
             ("POSTAL_CODE", POSTAL_PATTERNS, 0.7),
             ("LOCATION", CITY_PATTERNS, 0.7),
             ("AGE_OVER_89", AGE_PATTERNS, 0.8),
+            ("PHONE_NUMBER", PHONE_PATTERNS, 0.7),
         )
     ]
     recognizers.append(
@@ -213,7 +263,7 @@ def pattern_recognizers() -> list[PatternRecognizer]:
             min_digits=5,
             supported_entity="ID_NUMBER",
             name="fedvlm-id_number",
-            patterns=[Pattern("ID_NUMBER", ID_NUMBER_PATTERN, 0.4)],
+            patterns=[Pattern("ID_NUMBER", ID_NUMBER_PATTERN, 0.4), Pattern("SPACED", SPACED_DIGITS_PATTERN, 0.4)],
         )
     )
     return recognizers

@@ -26,7 +26,6 @@ from presidio_analyzer.predefined_recognizers import (
     MacAddressRecognizer,
     MedicalLicenseRecognizer,
     NhsRecognizer,
-    PhoneRecognizer,
     SpacyRecognizer,
     UrlRecognizer,
     UsItinRecognizer,
@@ -36,9 +35,9 @@ from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig
 
 from fedvlm.config import PiiSection
-from privacy.pii.entities import ENTITY_TYPES
+from privacy.pii.entities import ENTITY_TYPES, MIN_DIGITS
 from privacy.pii.normalize import normalize_text
-from privacy.pii.recognizers import cued_identifier_recognizers, pattern_recognizers
+from privacy.pii.recognizers import NAME_RECOGNIZER, CuedIdentifierRecognizer, pattern_recognizers
 
 log = logging.getLogger("fedvlm.pii")
 LANGUAGE = "en"
@@ -94,7 +93,6 @@ def build_analyzer(spacy_model: str) -> AnalyzerEngine:
         UrlRecognizer(),
         IpRecognizer(),
         MacAddressRecognizer(),
-        PhoneRecognizer(),
         CreditCardRecognizer(),
         UsSsnRecognizer(),
         UsItinRecognizer(),
@@ -102,7 +100,7 @@ def build_analyzer(spacy_model: str) -> AnalyzerEngine:
         MedicalLicenseRecognizer(),
         NhsRecognizer(),
         DateRecognizer(supported_entity="DATE"),
-        *cued_identifier_recognizers(),
+        CuedIdentifierRecognizer(),
         *pattern_recognizers(),
     ):
         registry.add_recognizer(recognizer)
@@ -110,6 +108,12 @@ def build_analyzer(spacy_model: str) -> AnalyzerEngine:
 
 
 _FULL_NAME = regex.compile(r"\p{Lu}[\p{L}'’.-]+(?:[ ](?:\p{Ll}{1,4}[ ])?\p{Lu}[\p{L}'’.-]+){1,4}")
+
+
+def _ner_with_digits(text: str, result: RecognizerResult) -> bool:
+    """An NER name or place holding a digit is a product or a code ("Air Max 90", "Galaxy S21"), not a person."""
+    from_ner = result.recognition_metadata.get(RecognizerResult.RECOGNIZER_NAME_KEY) == SpacyRecognizer.__name__
+    return from_ner and any(character.isdigit() for character in text[result.start : result.end])
 
 
 def _may_hold_pii(text: str) -> bool:
@@ -198,25 +202,29 @@ class TextFilter:
         return [self._cache[text] for text in texts]
 
     def _analyze_one(self, text: str, nlp_artifacts: NlpArtifacts) -> list[RecognizerResult]:
+        digits = sum(character.isdigit() for character in text)
         found = self.analyzer.analyze(
             text,
             language=LANGUAGE,
-            entities=list(ENTITY_TYPES),
+            entities=[entity for entity in ENTITY_TYPES if MIN_DIGITS.get(entity, 0) <= digits],
             nlp_artifacts=nlp_artifacts,
             score_threshold=self.settings.score_threshold,
+            allow_list=list(self.settings.allow_list) or None,
         )
-        return [result for result in found if result.entity_type in ENTITY_TYPES]
+        return [result for result in found if result.entity_type in ENTITY_TYPES and not _ner_with_digits(text, result)]
 
     def person_names(self, texts: list[str]) -> set[str]:
-        """Full names (two or more capitalized parts) the analyzer finds in these texts, for site-wide propagation.
+        """Full names found by a name cue ("Patient", "Dr.", "I'm"), for site-wide propagation.
 
-        Single words are not propagated: an NER false positive ("mug") would otherwise vanish site-wide.
+        NER-only names and single words are not propagated: an NER false positive ("Air Max", "mug")
+        would otherwise vanish from every record of the site.
         """
         names: set[str] = set()
         for text, results in zip(texts, self.analyze(texts)):
             for result in results:
                 name = text[result.start : result.end].strip(" .,;:")
-                if result.entity_type == "PERSON" and _FULL_NAME.fullmatch(name):
+                recognizer = result.recognition_metadata.get(RecognizerResult.RECOGNIZER_NAME_KEY)
+                if recognizer == NAME_RECOGNIZER and _FULL_NAME.fullmatch(name):
                     names.add(name)
         return names
 
