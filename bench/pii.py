@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy
+import torch
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 from presidio_analyzer import AnalyzerEngine
@@ -291,6 +292,7 @@ def demo_share(tmp: Path) -> None:
     clean, _ = load_dataset(tmp / "demo-filtered")
     images = {record.record_id: record.load_image() for record in clean}
     model, processor = load_with_lora(str(ensure_base_model(config.model.preset)), config.lora.settings())
+    torch.set_num_threads(config.simulation.threads_per_client)  # as each ClientApp trains in the demo
     train_lora(model, processor, clean, images, config.train.settings(0.0), seed=1)  # warm-up round
     started = time.perf_counter()
     train_lora(model, processor, clean, images, config.train.settings(0.0), seed=2)

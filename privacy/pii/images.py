@@ -97,14 +97,14 @@ def _name_like_lines(text: str, anchored: list[bool]) -> list[Span]:
 
 
 def _title_cased(text: str) -> str:
-    """Each all-lower or all-upper word capitalized, same length: OCR loses case, names need it."""
+    """Each all-lower or all-upper word of letters capitalized, same length: OCR loses case, names need it."""
 
     def word(match: regex.Match) -> str:
         token = match.group()
         titled = token[:1].upper() + token[1:].lower()
         return titled if len(titled) == len(token) and (token.islower() or token.isupper()) else token
 
-    return regex.sub(r"\p{L}+", word, text)
+    return regex.sub(r"(?<!\S)\p{L}+(?=[\s,.:;]|$)", word, text)
 
 
 def _line_boxes(ocr_result: dict, spans: list[Span], hits: list[Span]) -> list[tuple[int, int, int, int]]:
@@ -139,7 +139,7 @@ class ImageFilter:
             if self.faces.empty():
                 raise PiiUnavailable("OpenCV's face detector cannot load")
 
-    def clean(self, image: Image.Image, known: KnownTerms) -> tuple[Image.Image, Counter]:
+    def clean(self, image: Image.Image, *known: KnownTerms) -> tuple[Image.Image, Counter]:
         """The image without metadata, burned-in PII filled black, faces blurred; counts of what was found."""
         found: Counter = Counter()
         image = rebuilt(image)
@@ -149,16 +149,13 @@ class ImageFilter:
             image = self._blur_faces(image, found)
         return image, found
 
-    def _redact_text(self, image: Image.Image, known: KnownTerms, found: Counter) -> Image.Image:
+    def _redact_text(self, image: Image.Image, known: tuple[KnownTerms, ...], found: Counter) -> Image.Image:
         ocr_result = ImageAnalyzerEngine.remove_space_boxes(self.ocr.perform_ocr(image))
         text, masked, spans = _layout(ocr_result)
         if not text:
             return image
-        results = self.text_filter.analyze([masked])[0] + known.results(text, whole_words=False)
-        titled = _title_cased(masked)
-        if titled != masked:
-            seen = {(result.start, result.end) for result in results}
-            results += [r for r in self.text_filter.analyze([titled])[0] if (r.start, r.end) not in seen]
+        results = self.text_filter.analyze([_title_cased(masked)])[0]
+        results += [result for terms in known for result in terms.results(text, whole_words=False)]
         found.update(result.entity_type for result in results)
         best = {}
         for line, confidence in zip(ocr_result["line_num"], ocr_result["conf"]):

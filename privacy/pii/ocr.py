@@ -44,6 +44,7 @@ class TesserocrOCR(OCR):
             raise OcrUnavailable(f"tesseract language data '{language}' not found (apt-get install tesseract-ocr)")
         try:
             self.api = tesserocr.PyTessBaseAPI(path=str(tessdata), lang=language, psm=tesserocr.PSM.SPARSE_TEXT)
+            self.api.SetVariable("tessedit_do_invert", "0")  # pages are binarized black on white already
         except RuntimeError as error:
             raise OcrUnavailable(f"tesseract cannot start ({error})") from None
 

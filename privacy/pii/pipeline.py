@@ -143,8 +143,7 @@ class PiiFilter:
             report.found("image-metadata", metadata_counts)
         if is_dicom(path):
             dataset, pixels = read_dicom(path)
-            header_known = KnownTerms([*known.terms, *sidecar.header_values])
-            clean, found = self.images.clean(pixels, header_known)
+            clean, found = self.images.clean(pixels, known, KnownTerms(sidecar.header_values))
             file_name = f"{index:06d}.dcm"
             if out is not None:
                 deidentified(dataset, clean).save_as(out / file_name, enforce_file_format=True)

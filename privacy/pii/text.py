@@ -1,12 +1,12 @@
 """Text PII: Presidio's AnalyzerEngine (offline spaCy NER + predefined and fedvlm recognizers) and AnonymizerEngine.
 
 Speed comes from loading only spaCy's NER component, analyzing each distinct text once, batching NER with
-nlp.pipe, and skipping NER for texts with no capital letter, digit or '@' (nothing any recognizer could match).
+nlp.pipe, skipping NER for texts with no capital letter, digit or '@', asking only for the entity types a
+text has enough digits for, and matching every cued identifier type in one regex pass.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from collections import Counter
 from collections.abc import Iterable
@@ -39,7 +39,6 @@ from privacy.pii.entities import ENTITY_TYPES, MIN_DIGITS
 from privacy.pii.normalize import normalize_text
 from privacy.pii.recognizers import NAME_RECOGNIZER, CuedIdentifierRecognizer, pattern_recognizers
 
-log = logging.getLogger("fedvlm.pii")
 LANGUAGE = "en"
 NER_BATCH = 64
 # spaCy's DATE covers durations ("3 weeks"): dates come from patterns instead. ORG and PRODUCT are not PII.
@@ -129,21 +128,20 @@ class KnownTerms:
 
     MIN_LENGTH = 3
 
-    def __init__(self, terms: Iterable[str], entity: str = "PERSON") -> None:
-        self.terms = {normalize_text(term).strip() for term in terms}
-        split = {part for term in self.terms for part in regex.split(r"[\s^]+", term) if part[:1].isupper()}
-        parts = sorted((part for part in self.terms | split if len(part) >= self.MIN_LENGTH), key=len, reverse=True)
+    def __init__(self, terms: Iterable[str]) -> None:
+        whole = {normalize_text(term).strip() for term in terms}
+        split = {part for term in whole for part in regex.split(r"[\s^]+", term) if part[:1].isupper()}
+        parts = sorted((part for part in whole | split if len(part) >= self.MIN_LENGTH), key=len, reverse=True)
         alternatives = "|".join(regex.escape(part) for part in parts)
         self.words = regex.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", regex.IGNORECASE) if parts else None
         self.anywhere = regex.compile(alternatives, regex.IGNORECASE) if parts else None
-        self.entity = entity
 
     def results(self, text: str, whole_words: bool = True) -> list[RecognizerResult]:
         """Every occurrence in text, as Presidio results; OCR text is searched inside words too ('^' misread)."""
         pattern = self.words if whole_words else self.anywhere
         if pattern is None:
             return []
-        return [RecognizerResult(self.entity, m.start(), m.end(), 0.95) for m in pattern.finditer(text)]
+        return [RecognizerResult("PERSON", m.start(), m.end(), 0.95) for m in pattern.finditer(text)]
 
 
 @dataclass

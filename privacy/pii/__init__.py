@@ -1,0 +1,1 @@
+"""PII filtering of site records: text (Presidio), images (pixels only, OCR), DICOM; see pipeline.PiiFilter."""
