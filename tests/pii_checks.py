@@ -15,12 +15,13 @@ def injected(*sites: Path) -> list[str]:
 
 
 def leaked(values: list[str], text: str) -> list[str]:
-    """Values whose text survives in text: names case-insensitively, identifiers by their digits alone."""
-    digits_of_text = re.sub(r"\D", "", text)
+    """Values whose text survives in text: names case-insensitively, identifiers by their digits alone
+    (any separators between them, but not inside a longer number such as a float's decimals)."""
     found = []
     for value in values:
         digits = re.sub(r"\D", "", value)
-        if value.lower() in text.lower() or (len(digits) >= 6 and digits in digits_of_text):
+        spread = r"(?<!\d)" + r"[\s\-./()]*".join(digits) + r"(?!\d)"
+        if value.lower() in text.lower() or (len(digits) >= 6 and re.search(spread, text)):
             found.append(value)
     return found
 

@@ -188,7 +188,11 @@ def test_overwrite_only_deletes_run_directories(tmp_path):
 
 def test_sites_whose_pii_filter_cannot_run_do_not_train(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
-    _simulate(out, "--clients", "2", "--rounds", "1", "--set", "privacy.pii.spacy_model='not_installed'")
+    result = _simulate(out, "--clients", "2", "--rounds", "1", "--set", "privacy.pii.spacy_model='not_installed'")
     [_, row] = _rows(out)
     assert (row["status"], row["participants"], row["failures"]) == ("skipped", 0, 2)
     assert row["adapter_hash"] == _rows(out)[0]["adapter_hash"]
+    # The sites' exceptions (logged at the site, type only at the server) name no PII either.
+    assert "PiiUnavailable" in result.stdout + result.stderr
+    values = injected(out / "data" / "site-0", out / "data" / "site-1")
+    assert leaked(values, result.stdout + result.stderr + run_outputs(out)) == []
