@@ -29,6 +29,7 @@ bench: system $(STAMP)
 	$(VENV)/bin/python -m bench.communication
 	$(VENV)/bin/python -m bench.federated_vs_centralized
 	$(VENV)/bin/python -m bench.simulation_overhead
+	$(VENV)/bin/python -m bench.pii
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
