@@ -66,7 +66,7 @@ class TrainSection(_Section):
 
     local_steps: int = Field(25, ge=1)
     batch_size: int = Field(16, ge=1)
-    learning_rate: float = Field(3e-3, gt=0.0)
+    learning_rate: float = Field(2e-3, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
 
     def settings(self, proximal_mu: float) -> TrainSettings:

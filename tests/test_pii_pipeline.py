@@ -122,3 +122,11 @@ def test_cli_fails_closed_and_a_huge_text_field_is_rejected_by_name(tmp_path, sc
     assert json.loads(scan.stdout)["loading"]["skipped-text-too-long"] == 1
     assert "metadata.jsonl:1: field 'caption' has 1160000 characters" in scan.stderr
     assert "Zbigniew" not in scan.stdout + scan.stderr
+
+
+def test_a_disabled_filter_says_so_in_the_counts(scenario_roots):
+    site = scenario_roots["retail"] / "site-1"
+    records = filter_stage.load_dataset(site)[0]
+    kept, counts = filter_stage.filter_records(site, records, PiiSection(enabled=False))
+    assert kept == records and counts["pii-enabled"] == 0 and counts["pii-records-out"] == 0
+    assert set(counts) == set(filter_stage.filter_records(site, records, PiiSection())[1])

@@ -20,7 +20,7 @@ class TrainSettings:
 
     local_steps: int = 25
     batch_size: int = 16
-    learning_rate: float = 3e-3
+    learning_rate: float = 2e-3
     weight_decay: float = 0.0
     proximal_mu: float = 0.0
 
