@@ -40,6 +40,8 @@ CASES = [
     ("Loyalty card LC-5520-7781 earned points.", "LC-5520-7781", "CUSTOMER_ID"),
     ("Order #A-7734-99812 arrived late.", "A-7734-99812", "ORDER_NUMBER"),
     ("Reference 55120-88713-2 appears on every page.", "55120-88713-2", "ID_NUMBER"),
+    ("Prescriber licence BB1388568 on file.", "BB1388568", "MEDICAL_LICENSE"),
+    ("NHS 943 476 5919 is on the referral.", "943 476 5919", "UK_NHS"),
 ]
 
 HARMLESS = [
