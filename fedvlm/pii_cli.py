@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from fedvlm.config import ConfigError, load_config
-
-REPORT = "pii_report.json"
+from privacy.pii.report import REPORT_FILE
 
 
 def _filter_run(args: argparse.Namespace, source: Path, out: Path | None) -> dict:
@@ -44,9 +43,9 @@ def cmd_filter(args: argparse.Namespace) -> int:
     if out.resolve() == source.resolve():
         raise ConfigError(f"{out}: output must differ from the input")
     summary = _filter_run(args, source, out)
-    (out / REPORT).write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    (out / REPORT_FILE).write_text(json.dumps(summary, indent=1), encoding="utf-8")
     events = summary["events"]
-    print(f"kept {events['records-out']} of {events['records-in']} records; report: {out / REPORT}")
+    print(f"kept {events['records-out']} of {events['records-in']} records; report: {out / REPORT_FILE}")
     return 0
 
 

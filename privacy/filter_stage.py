@@ -17,12 +17,11 @@ from filelock import FileLock
 
 from fedvlm.config import PiiSection
 from privacy.pii.pipeline import PiiFilter
-from privacy.pii.report import PiiReport
+from privacy.pii.report import REPORT_FILE, PiiReport
 from vlm.base_model import cache_root
 from vlm.records import METADATA, Record, load_dataset
 
 FILTER_VERSION = "1"
-REPORT = "pii_report.json"
 COMPLETE = ".complete"
 
 
@@ -45,9 +44,9 @@ def filtered_copy(folder: Path, records: list[Record], settings: PiiSection) -> 
         if not (target / COMPLETE).is_file():
             shutil.rmtree(target, ignore_errors=True)
             report = PiiFilter(settings).run(records, target)
-            (target / REPORT).write_text(json.dumps(report.as_json(), indent=1), encoding="utf-8")
+            (target / REPORT_FILE).write_text(json.dumps(report.as_json(), indent=1), encoding="utf-8")
             (target / COMPLETE).write_text(FILTER_VERSION, encoding="utf-8")
-    return target, PiiReport.from_json(json.loads((target / REPORT).read_text(encoding="utf-8")))
+    return target, PiiReport.from_json(json.loads((target / REPORT_FILE).read_text(encoding="utf-8")))
 
 
 def filter_records(folder: Path, records: list[Record], settings: PiiSection) -> tuple[list[Record], dict[str, int]]:

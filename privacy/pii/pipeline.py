@@ -24,10 +24,9 @@ from privacy.pii.report import PiiReport
 from privacy.pii.text import KnownTerms, Redaction, TextFilter
 from vlm.image_files import is_dicom
 from vlm.progress import progress_bar
-from vlm.records import METADATA, Record
+from vlm.records import METADATA, TEXT_FIELDS, Record
 
 log = logging.getLogger("fedvlm.pii")
-TEXT_FIELDS = ("caption", "question", "answer")
 
 
 class Unfilterable(RuntimeError):

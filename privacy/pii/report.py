@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from privacy.pii.entities import ENTITY_TYPES
 
+REPORT_FILE = "pii_report.json"  # beside a filtered dataset: the filter cache and `fedvlm pii filter`
 FIELDS = ("caption", "question", "answer", "choices", "image-metadata", "image-text")
 EVENTS = (
     "records-in",
