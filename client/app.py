@@ -9,12 +9,16 @@ import time
 from collections.abc import Callable
 
 import torch
-from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
+from client.central_clipping import central_clipping_mod
+from client.dp_round import begin_dp_round, site_name
 from client.site import data_path_for, model_dir_for, site_data, site_model, verify_base_model
 from evaluation.utility import group_metrics, score_vqa
 from fedvlm.config import RunConfig
+from fedvlm.messages import BUDGET_EXHAUSTED, SITE_RECORD, TRAINED, UNIT_WEIGHT_KEY
+from privacy.dp.dp_sgd import train_lora_dp
 from vlm.adapters import adapter_state, load_adapter_state
 from vlm.training import train_lora
 
@@ -55,36 +59,52 @@ def _seed(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "big")
 
 
-@app.train()
+@app.train(mods=[central_clipping_mod])
 @_contained
 def train(msg: Message, context: Context) -> Message:
-    """Train the received global adapter on this site's training split; reply with the update and counts."""
+    """Train the received global adapter on this site's training split; reply with the update and counts.
+
+    Under DP, a site whose next round would pass its privacy budget replies without arrays, with its ledger's
+    figures and status 'budget-exhausted'; the spend of a round is written to the ledger before its first step.
+    """
     started = time.monotonic()
     config, settings, model, processor, data = _prepare(msg, context)
     server_round = int(settings["server-round"])
-    site = context.node_config.get("partition-id", context.node_id)  # stable across simulation runs
-    torch.manual_seed(_seed(config.data.seed, server_round, site))
-    proximal_mu = float(settings.get("proximal-mu", 0.0))
-    result = train_lora(
-        model,
-        processor,
-        data.train,
-        data.images,
-        config.train.settings(proximal_mu),
-        seed=_seed(config.data.seed, server_round, site, "batches"),
-    )
-    metrics = MetricRecord(
-        {
-            "num-examples": len(data.train),
-            "train-loss": result.mean_loss,
-            "train-final-loss": result.final_loss,
-            "train-steps": result.steps,
-            **data.counts(),
-        }
-    )
+    site = site_name(dict(context.node_config), context.node_id)
+    stable_id = context.node_config.get("partition-id", context.node_id)  # stable across simulation runs
+    torch.manual_seed(_seed(config.data.seed, server_round, stable_id))
+    train_settings = config.train.settings(float(settings.get("proximal-mu", 0.0)))
+    batches_seed = _seed(config.data.seed, server_round, stable_id, "batches")
+    metrics = MetricRecord({"num-examples": len(data.train), **data.counts()})
+    if config.privacy.central.enabled:
+        metrics[UNIT_WEIGHT_KEY] = 1
+    if config.privacy.dp.enabled:
+        dp_round = begin_dp_round(
+            config, dict(settings), dict(context.node_config), site, server_round, len(data.train)
+        )
+        metrics.update(dp_round.metrics())
+        if dp_round.refused:
+            metrics["num-examples"] = 0
+            status = ConfigRecord({"name": site, "status": BUDGET_EXHAUSTED})
+            return Message(RecordDict({"metrics": metrics, SITE_RECORD: status}), reply_to=msg)
+        result = train_lora_dp(
+            model,
+            processor,
+            data.train,
+            data.images,
+            train_settings,
+            dp_round.ledger.plan,
+            batches_seed,
+            config.privacy.dp.secure_rng,
+        )
+        metrics.update({"dp-empty-steps": result.empty_steps, "dp-sampled-records": result.sampled_records})
+    else:
+        result = train_lora(model, processor, data.train, data.images, train_settings, seed=batches_seed)
+    metrics.update({"train-loss": result.mean_loss, "train-final-loss": result.final_loss, "train-steps": result.steps})
     arrays = ArrayRecord(adapter_state(model))
     metrics["client-seconds"] = time.monotonic() - started
-    return Message(RecordDict({"arrays": arrays, "metrics": metrics}), reply_to=msg)
+    status = ConfigRecord({"name": site, "status": TRAINED})
+    return Message(RecordDict({"arrays": arrays, "metrics": metrics, SITE_RECORD: status}), reply_to=msg)
 
 
 @app.evaluate()

@@ -44,10 +44,11 @@ class LoraSection(_Section):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
     projector: bool = True
+    ffa: bool = False  # FFA-LoRA: freeze A, train and aggregate B only (recommended under DP)
 
     def settings(self) -> LoraSettings:
         """As the dataclass the vlm package takes."""
-        return LoraSettings(self.r, self.alpha, self.dropout, tuple(self.target_modules), self.projector)
+        return LoraSettings(self.r, self.alpha, self.dropout, tuple(self.target_modules), self.projector, self.ffa)
 
 
 class DataSection(_Section):
@@ -68,10 +69,13 @@ class TrainSection(_Section):
     batch_size: int = Field(16, ge=1)
     learning_rate: float = Field(2e-3, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
 
     def settings(self, proximal_mu: float) -> TrainSettings:
         """As the dataclass the vlm package takes."""
-        return TrainSettings(self.local_steps, self.batch_size, self.learning_rate, self.weight_decay, proximal_mu)
+        return TrainSettings(
+            self.local_steps, self.batch_size, self.learning_rate, self.weight_decay, proximal_mu, self.optimizer
+        )
 
 
 class FederationSection(_Section):
@@ -127,10 +131,55 @@ class PiiSection(_Section):
         return self.operators.get(entity, self.default_operator)
 
 
+class DpSection(_Section):
+    """Sample-level DP-SGD at every site (Opacus), with a per-site ε ledger and budget."""
+
+    enabled: bool = False
+    target_epsilon: float | None = Field(None, gt=0.0)  # for the whole planned federation, not per round
+    noise_multiplier: float | None = Field(None, ge=0.0)  # fixed, instead of target_epsilon
+    delta: float = Field(1e-5, gt=0.0, lt=1.0)
+    max_grad_norm: float = Field(1.0, gt=0.0)
+    accountant: Literal["rdp", "prv"] = "rdp"
+    budget_epsilon: float | None = Field(None, gt=0.0)  # per site; a site never trains past it (default: target)
+    secure_rng: bool = False  # sampling and noise from the OS's CSPRNG
+    # One record is one DP sample, so it gives one pair per step: its question (the task the gates score;
+    # a caption-only record gives its caption), or its caption or question at random.
+    record_pair: Literal["question", "random"] = "question"
+
+    @model_validator(mode="after")
+    def _one_noise_source(self) -> DpSection:
+        if self.enabled and (self.target_epsilon is None) == (self.noise_multiplier is None):
+            raise ValueError("set exactly one of target_epsilon and noise_multiplier")
+        if self.enabled and self.budget_epsilon is None and self.target_epsilon is None:
+            raise ValueError("budget_epsilon: required with a fixed noise_multiplier")
+        return self
+
+    @property
+    def budget(self) -> float:
+        """The ε a site may spend in this federation."""
+        budget = self.budget_epsilon if self.budget_epsilon is not None else self.target_epsilon
+        assert budget is not None, "validated: budget_epsilon or target_epsilon is set"
+        return budget
+
+
+class CentralDpSection(_Section):
+    """Site-level DP of the aggregate (Flower's DP strategy wrappers), with Flower's RDP accountant."""
+
+    enabled: bool = False
+    clipping: Literal["server", "client"] = "server"  # who clips each site's update
+    adaptive: bool = False  # adaptive clipping norm (Andrew et al.) instead of a fixed one
+    noise_multiplier: float = Field(1.0, gt=0.0)
+    clipping_norm: float = Field(1.0, gt=0.0)  # the initial norm when adaptive
+    clipped_count_stddev: float | None = Field(None, gt=0.0)  # adaptive only; Flower's default: sites per round / 20
+    delta: float = Field(1e-5, gt=0.0, lt=1.0)
+
+
 class PrivacySection(_Section):
-    """Privacy controls at the sites."""
+    """Privacy controls at the sites and of the aggregate."""
 
     pii: PiiSection = PiiSection()
+    dp: DpSection = DpSection()
+    central: CentralDpSection = CentralDpSection()
 
 
 class RunConfig(_Section):
@@ -152,11 +201,24 @@ class RunConfig(_Section):
                 f"federation.min_train_nodes ({self.federation.min_train_nodes}) exceeds "
                 f"simulation.clients ({self.simulation.clients})"
             )
+        central = self.privacy.central
+        if central.enabled and self.aggregation.strategy != "fedavg":
+            raise ValueError("privacy.central needs aggregation.strategy = 'fedavg' (its noise fits an average)")
+        count_stddev = central.clipped_count_stddev or self.sites_per_round() / 20
+        if central.enabled and central.adaptive and central.noise_multiplier >= 2 * count_stddev:
+            raise ValueError(
+                f"privacy.central.noise_multiplier ({central.noise_multiplier}) must stay below 2 x "
+                f"clipped_count_stddev ({count_stddev:g}) with adaptive clipping"
+            )
         return self
+
+    def sites_per_round(self) -> int:
+        """Sites sampled each round: fraction_train of the sites, at least min_train_nodes."""
+        return max(int(self.federation.fraction_train * self.simulation.clients), self.federation.min_train_nodes)
 
     def to_toml(self) -> str:
         """The resolved configuration as TOML."""
-        return tomli_w.dumps(self.model_dump())
+        return tomli_w.dumps(self.model_dump(exclude_none=True))
 
 
 def _describe(error: ValidationError, source: str) -> str:

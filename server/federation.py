@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -11,13 +12,16 @@ from flwr.app import ArrayRecord, ConfigRecord
 from flwr.serverapp import Grid
 
 from fedvlm.config import RunConfig
+from server.central_dp import CentralLedger
 from server.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from server.display import RoundDisplay
 from server.evaluator import ServerEvaluator
 from server.gates import Gate, accept_all
 from server.replies import (
     array_bytes,
+    dp_by_site,
     pii_by_site,
+    refused_budget,
     site_evaluation,
     train_summary,
     usable_evaluate_reply,
@@ -62,13 +66,24 @@ class Federation:
         self.data_root = resolve_data_root(config, run_dir)
         self.evaluator = ServerEvaluator(self.model_dir, config.lora.settings(), self.data_root / SERVER_EVAL)
         self.strategy = build_strategy(config)
-        self.train_config = ConfigRecord(
-            {
-                "run-config": config.model_dump_json(),
-                "base-model-hash": weights_hash(self.model_dir),
-                "data-root": str(self.data_root.resolve()),
-            }
-        )
+        self.train_config = {
+            "run-config": config.model_dump_json(),
+            "base-model-hash": weights_hash(self.model_dir),
+            "data-root": str(self.data_root.resolve()),
+            "federation-id": run_dir.federation_id(),
+            "site-state-root": str(run_dir.site_state.resolve()),
+        }
+        self.dp_steps: dict[str, int] = {}  # DP-SGD steps each site reported; a site's ledger may never hold fewer
+        self.central = self._central_ledger(releases=0)
+
+    def _round_config(self) -> ConfigRecord:
+        return ConfigRecord({**self.train_config, "dp-recorded-steps": json.dumps(self.dp_steps, sort_keys=True)})
+
+    def _privacy(self, replies: list) -> dict:
+        """metrics.jsonl's privacy: each site's DP-SGD ledger figures, and the central ε (or None)."""
+        sites = dp_by_site(replies, self.config.privacy.dp.accountant)
+        self.dp_steps.update({site: figures["steps"] for site, figures in sites.items()})
+        return {"sites": sites, "central": self.central.record(self.strategy) if self.central else None}
 
     def run(self, resume: bool) -> None:
         """Rounds from the start (round 0 = the starting model) or from the last checkpoint."""
@@ -97,6 +112,7 @@ class Federation:
             "failures": 0,
             "utility": evaluation,
             "bytes": {"down": 0, "up": 0},
+            "privacy": self._privacy([]),
             "adapter_hash": state_hash(global_state),
         }
         self._commit(row, checkpoint, global_state)
@@ -108,7 +124,21 @@ class Federation:
         self.evaluator.publish(global_state, self.run_dir.adapter)
         load_optimizer_state(self.strategy, moments)
         self.run_dir.truncate_metrics(checkpoint.round)
+        self._restore_privacy(self.run_dir.read_metrics())
         return checkpoint, global_state
+
+    def _restore_privacy(self, rows: list[dict]) -> None:
+        """Sites' recorded DP steps and central releases, as the kept metrics rows say."""
+        for row in rows:
+            privacy = row.get("privacy") or {}
+            self.dp_steps.update({site: figures["steps"] for site, figures in privacy.get("sites", {}).items()})
+        central = (rows[-1].get("privacy") or {}).get("central") if rows else None
+        if central:
+            self.central = self._central_ledger(central["releases"])
+
+    def _central_ledger(self, releases: int) -> CentralLedger | None:
+        central = self.config.privacy.central
+        return CentralLedger(central, self.config.sites_per_round(), releases) if central.enabled else None
 
     def _commit(self, row: dict, checkpoint: Checkpoint, global_state: dict) -> None:
         """Metrics row, then checkpoint, then the published adapter: each step redoable after a crash."""
@@ -119,15 +149,17 @@ class Federation:
     def _round(self, server_round: int, global_state: dict, checkpoint: Checkpoint) -> tuple[dict, dict, Checkpoint]:
         started = time.monotonic()
         sent = ArrayRecord(global_state)
-        messages = list(self.strategy.configure_train(server_round, sent, self.train_config, self.grid))
+        messages = list(self.strategy.configure_train(server_round, sent, self._round_config(), self.grid))
         replies = list(self.grid.send_and_receive(messages, timeout=self.config.federation.round_timeout_s))
         valid = [reply for reply in replies if usable_train_reply(reply, global_state)]
+        refused = sum(refused_budget(reply) for reply in replies)
         row = {
             "round": server_round,
             "train_phase_seconds": round(time.monotonic() - started, 3),
             "sampled": len(messages),
             "participants": len(valid),
-            "failures": len(messages) - len(valid),
+            "refused": refused,
+            "failures": len(messages) - len(valid) - refused,
             "bytes": {
                 "down": len(messages) * state_bytes(global_state),
                 "up": sum(array_bytes(reply.content["arrays"]) for reply in valid),
@@ -138,8 +170,12 @@ class Federation:
             row["pii"] = {"sites": pii_by_site(valid)}
         kept = Checkpoint(server_round, checkpoint.last_accepted_round, checkpoint.accepted_evaluation)
         saved = snapshot(self.strategy)
-        required = self.config.federation.min_train_nodes
+        # Central DP noise is sized for every sampled site's update: with fewer, the round is not released.
+        required = self.config.sites_per_round() if self.central else self.config.federation.min_train_nodes
         aggregated = self.strategy.aggregate_train(server_round, valid)[0] if len(valid) >= required else None
+        if aggregated is not None and self.central:
+            self.central.release()  # the gate will see it, accepted or not
+        row["privacy"] = self._privacy(replies)
         if aggregated is None:
             restore(self.strategy, saved)
             reason = f"{len(valid)} usable replies, {required} required" if len(valid) < required else "no aggregate"
@@ -163,7 +199,7 @@ class Federation:
 
     def _evaluate_sites(self, server_round: int, global_state: dict) -> dict:
         sent = ArrayRecord(global_state)
-        messages = list(self.strategy.configure_evaluate(server_round, sent, self.train_config, self.grid))
+        messages = list(self.strategy.configure_evaluate(server_round, sent, self._round_config(), self.grid))
         replies = self.grid.send_and_receive(messages, timeout=self.config.federation.round_timeout_s)
         return site_evaluation([reply for reply in replies if usable_evaluate_reply(reply)])
 

@@ -9,6 +9,7 @@ import torch
 from flwr.app import ArrayRecord, Message
 
 from evaluation.utility import groups_from_metrics
+from fedvlm.messages import BUDGET_EXHAUSTED, SITE_RECORD, TRAINED
 
 
 def array_bytes(record: ArrayRecord) -> int:
@@ -54,13 +55,60 @@ def train_summary(replies: list[Message]) -> dict:
     }
 
 
+def site_of(reply: Message) -> str:
+    """The site's name from its reply (node-config site-name or site-<partition-id>), else its node id."""
+    if reply.has_content() and SITE_RECORD in reply.content.config_records:
+        return str(reply.content[SITE_RECORD]["name"])
+    return f"node-{reply.metadata.src_node_id}"
+
+
+def refused_budget(reply: Message) -> bool:
+    """A site that declined the round because it would pass its privacy budget."""
+    return (
+        not reply.has_error()
+        and reply.has_content()
+        and SITE_RECORD in reply.content.config_records
+        and reply.content[SITE_RECORD].get("status") == BUDGET_EXHAUSTED
+    )
+
+
 def pii_by_site(replies: list[Message]) -> dict[str, dict[str, int]]:
-    """Each site's PII filter report (entities found per field and type; non-zero counts only), by node id."""
+    """Each site's PII filter report (entities found per field and type; non-zero counts only), by site."""
     sites = {}
     for reply in replies:
         metrics = reply.content["metrics"]
-        sites[str(reply.metadata.src_node_id)] = {
+        sites[site_of(reply)] = {
             key.removeprefix("pii|"): int(value) for key, value in metrics.items() if key.startswith("pii|") and value
+        }
+    return sites
+
+
+DP_FIGURES = {
+    "dp-epsilon": "epsilon",
+    "dp-delta": "delta",
+    "dp-noise-multiplier": "noise_multiplier",
+    "dp-sample-rate": "sample_rate",
+    "dp-steps": "steps",
+    "dp-max-grad-norm": "max_grad_norm",
+    "dp-budget-epsilon": "budget_epsilon",
+}
+
+
+def dp_by_site(replies: list[Message], accountant: str) -> dict[str, dict]:
+    """Each replying site's DP-SGD ledger figures (cumulative ε and steps), by site; refusals included."""
+    sites = {}
+    for reply in replies:
+        if reply.has_error() or not reply.has_content() or "metrics" not in reply.content.metric_records:
+            continue
+        metrics = reply.content["metrics"]
+        if "dp-epsilon" not in metrics:
+            continue
+        figures = {name: metrics[key] for key, name in DP_FIGURES.items()}
+        figures["steps"] = int(figures["steps"])
+        sites[site_of(reply)] = {
+            **figures,
+            "accountant": accountant,
+            "status": BUDGET_EXHAUSTED if refused_budget(reply) else TRAINED,
         }
     return sites
 

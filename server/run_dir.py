@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,18 @@ class RunDir:
     @property
     def data(self) -> Path:
         return self.root / "data"
+
+    @property
+    def site_state(self) -> Path:
+        """Simulated sites' own state (privacy ledgers); real sites keep theirs under node-config state-path."""
+        return self.root / "site-state"
+
+    def federation_id(self) -> str:
+        """This run's identity, made once and kept across resumes (sites key their privacy ledgers by it)."""
+        path = self.root / "federation_id"
+        if not path.is_file():
+            path.write_text(uuid.uuid4().hex, encoding="utf-8")
+        return path.read_text(encoding="utf-8").strip()
 
     def append_metrics(self, row: dict) -> None:
         """Append one round's row and flush it to disk."""

@@ -8,13 +8,18 @@ import numpy as np
 from flwr.serverapp.strategy import FedAdam, FedAvg, FedMedian, FedProx, FedTrimmedAvg, FedYogi, Krum, Strategy
 
 from fedvlm.config import RunConfig
+from fedvlm.messages import UNIT_WEIGHT_KEY
+from server.central_dp import with_central_dp
 
 # Attributes in which Flower's server optimizers keep state between rounds.
 OPTIMIZER_STATE = ("m_t", "v_t")
 
 
 def build_strategy(config: RunConfig) -> Strategy:
-    """The Flower strategy named by aggregation.strategy, sampling as the federation section says."""
+    """The Flower strategy named by aggregation.strategy, sampling as the federation section says.
+
+    Under central DP: FedAvg with every site weighted the same, inside Flower's DP wrapper.
+    """
     agg, fed = config.aggregation, config.federation
     common = {
         "fraction_train": fed.fraction_train,
@@ -23,6 +28,8 @@ def build_strategy(config: RunConfig) -> Strategy:
         "min_evaluate_nodes": 1,
         "min_available_nodes": config.simulation.clients if fed.fraction_train == 1.0 else fed.min_train_nodes,
     }
+    if config.privacy.central.enabled:
+        return with_central_dp(FedAvg(**common, weighted_by_key=UNIT_WEIGHT_KEY), config)
     if agg.strategy == "fedavg":
         return FedAvg(**common)
     if agg.strategy == "fedprox":

@@ -9,16 +9,21 @@ import torch
 from peft import PeftModel, get_peft_model_state_dict, set_peft_model_state_dict
 
 
+def _travelling(model: PeftModel) -> dict[str, torch.Tensor]:
+    """The adapter tensors that train, in peft's key names (FFA-LoRA's frozen A matrices stay home)."""
+    adapter = f".{model.active_adapter}."
+    trainable = {name.replace(adapter, ".") for name, p in model.named_parameters() if p.requires_grad}
+    return {key: value for key, value in get_peft_model_state_dict(model).items() if key in trainable}
+
+
 def adapter_state(model: PeftModel) -> dict[str, torch.Tensor]:
-    """The adapter's tensors as float32 CPU copies, in peft's key names (no base weights)."""
-    return {
-        key: value.detach().to("cpu", torch.float32).clone() for key, value in get_peft_model_state_dict(model).items()
-    }
+    """The trainable adapter tensors as float32 CPU copies, in peft's key names (no base weights)."""
+    return {key: value.detach().to("cpu", torch.float32).clone() for key, value in _travelling(model).items()}
 
 
 def load_adapter_state(model: PeftModel, state: dict[str, torch.Tensor]) -> None:
     """Copy adapter tensors into model; refuses missing or unexpected keys and shape mismatches."""
-    expected = get_peft_model_state_dict(model)
+    expected = _travelling(model)
     missing, unexpected = expected.keys() - state.keys(), state.keys() - expected.keys()
     if missing or unexpected:
         raise ValueError(f"adapter keys differ: {len(missing)} missing, {len(unexpected)} unexpected")

@@ -23,6 +23,10 @@ class LoraSettings:
     dropout: float = 0.0
     target_modules: tuple[str, ...] = ("q_proj", "v_proj")
     projector: bool = True
+    ffa: bool = False  # FFA-LoRA: A stays at its seeded initialization; only B trains and travels
+
+
+FROZEN_UNDER_FFA = "lora_A"
 
 
 def language_model_prefix(model: torch.nn.Module) -> str:
@@ -67,6 +71,10 @@ def attach_lora(model: torch.nn.Module, settings: LoraSettings) -> PeftModel:
         peft_model = get_peft_model(model, config)
     if not any(p.requires_grad for p in peft_model.parameters()):
         raise ValueError(f"LoRA targets {settings.target_modules} matched no layer of the language model")
+    if settings.ffa:
+        for name, parameter in peft_model.named_parameters():
+            if f".{FROZEN_UNDER_FFA}." in name:
+                parameter.requires_grad_(False)
     return peft_model
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from PIL import Image
@@ -23,6 +24,7 @@ class TrainSettings:
     learning_rate: float = 2e-3
     weight_decay: float = 0.0
     proximal_mu: float = 0.0
+    optimizer: Literal["adamw", "sgd"] = "adamw"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,13 @@ def record_pairs(record: Record, image: Image.Image) -> list[TextPair]:
     return pairs
 
 
+def make_optimizer(parameters: list[torch.nn.Parameter], settings: TrainSettings) -> torch.optim.Optimizer:
+    """The local optimizer that settings name, over the trainable parameters."""
+    if settings.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    return torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+
+
 def train_lora(
     model: torch.nn.Module,
     processor,
@@ -55,7 +64,7 @@ def train_lora(
     """Train the model's trainable (LoRA) parameters for settings.local_steps minibatches of records."""
     trainable = [p for p in model.parameters() if p.requires_grad]
     anchor = [p.detach().clone() for p in trainable] if settings.proximal_mu > 0 else None
-    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    optimizer = make_optimizer(trainable, settings)
     rng = random.Random(seed)
     model.train()
     losses = []

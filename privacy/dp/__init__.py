@@ -1,0 +1,1 @@
+"""Differential privacy: DP-SGD at each site (Opacus), per-site ε ledgers and budgets, central DP of the aggregate."""

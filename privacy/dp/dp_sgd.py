@@ -1,0 +1,114 @@
+"""DP-SGD on the LoRA parameters with Opacus: Poisson sampling, per-sample clipping, Gaussian noise.
+
+One record is one sample: each step includes every record independently with probability `sample_rate`,
+and a sampled record contributes one supervised pair (its question, or caption or question at random), so
+clipping bounds a record's whole influence. An empty Poisson batch still takes a noise-only step, which the
+accountant counts.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import warnings
+from dataclasses import dataclass
+
+import torch
+from opacus import GradSampleModule
+from opacus.optimizers import DPOptimizer
+from PIL import Image
+
+from privacy.dp.ledger import DpPlan
+from vlm.collate import TextPair, encode_batch, per_sample_loss, to_model
+from vlm.records import Record
+from vlm.training import TrainResult, TrainSettings, make_optimizer, record_pairs
+
+
+@dataclass(frozen=True)
+class DpTrainResult(TrainResult):
+    """A DP round's counts: steps taken and how many of them had an empty Poisson batch."""
+
+    empty_steps: int
+    sampled_records: int
+
+
+def _generators(seed: int, secure_rng: bool) -> tuple[random.Random, torch.Generator]:
+    """Sampling and noise sources: seeded and reproducible, or drawn from the OS's CSPRNG."""
+    noise = torch.Generator()
+    if secure_rng:
+        noise.manual_seed(int.from_bytes(os.urandom(8), "big"))
+        return random.SystemRandom(), noise
+    noise.manual_seed(seed)
+    return random.Random(seed), noise
+
+
+def _pair(record: Record, image: Image.Image, plan: DpPlan, sampler: random.Random) -> TextPair:
+    """The one pair a sampled record contributes this step."""
+    pairs = record_pairs(record, image)
+    return pairs[-1] if plan.record_pair == "question" else sampler.choice(pairs)  # the question comes last
+
+
+def _noise_only(optimizer: DPOptimizer) -> None:
+    """An empty batch: zero per-sample gradients, so the step adds only noise."""
+    for parameter in optimizer.params:
+        parameter.grad_sample = torch.zeros((0, *parameter.shape), dtype=parameter.dtype, device=parameter.device)
+
+
+def train_lora_dp(
+    model: torch.nn.Module,
+    processor,
+    records: list[Record],
+    images: dict[str, Image.Image],
+    settings: TrainSettings,
+    plan: DpPlan,
+    seed: int,
+    secure_rng: bool = False,
+) -> DpTrainResult:
+    """settings.local_steps DP-SGD steps on the model's trainable (LoRA) parameters."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    anchor = [p.detach().clone() for p in trainable] if settings.proximal_mu > 0 else None
+    sampler, noise = _generators(seed, secure_rng)
+    private = GradSampleModule(model, batch_first=True, loss_reduction="mean")
+    optimizer = DPOptimizer(
+        make_optimizer(trainable, settings),
+        noise_multiplier=plan.noise_multiplier,
+        max_grad_norm=plan.max_grad_norm,
+        expected_batch_size=max(1, round(plan.sample_rate * len(records))),
+        loss_reduction="mean",
+        generator=noise,
+        secure_mode=secure_rng,
+    )
+    losses, empty_steps, sampled = [], 0, 0
+    private.train()
+    try:
+        with warnings.catch_warnings():  # Opacus hooks LoRA layers whose inputs need no gradient (frozen base)
+            warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
+            for _ in range(settings.local_steps):
+                optimizer.zero_grad(set_to_none=True)
+                chosen = [record for record in records if sampler.random() < plan.sample_rate]
+                sampled += len(chosen)
+                if chosen:
+                    pairs = [_pair(r, images[r.record_id], plan, sampler) for r in chosen]
+                    batch = to_model(encode_batch(processor, pairs), model)
+                    labels = batch.pop("labels")
+                    loss = per_sample_loss(private(**batch).logits, labels).mean()
+                    loss.backward()
+                    losses.append(loss.item())
+                else:
+                    empty_steps += 1
+                    _noise_only(optimizer)
+                if optimizer.pre_step():  # clip, sum, noise, scale: p.grad is now private
+                    if anchor is not None:  # FedProx's pull to the global adapter uses no data: added after noising
+                        for parameter, start in zip(trainable, anchor):
+                            parameter.grad += settings.proximal_mu * (parameter.detach() - start)
+                    optimizer.original_optimizer.step()
+    finally:
+        private._close()  # the cached model is reused next round without hooks
+    model.eval()
+    return DpTrainResult(
+        steps=settings.local_steps,
+        mean_loss=sum(losses) / len(losses) if losses else 0.0,
+        final_loss=losses[-1] if losses else 0.0,
+        empty_steps=empty_steps,
+        sampled_records=sampled,
+    )

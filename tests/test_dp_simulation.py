@@ -1,0 +1,164 @@
+"""DP end to end on the Flower Simulation Engine: ε per site round by round, budgets, resume, central DP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import dp_accounting
+import pytest
+from dp_accounting import rdp
+from safetensors.torch import load_file
+
+from simulations.synth import write_scenario
+from tests.test_simulation import SMALL, _fedvlm, _rows, _run, _simulate
+
+pytestmark = pytest.mark.slow
+
+LOCAL_DP = ["--set", "privacy.dp.enabled=true", "--set", "federation.min_train_nodes=1"]
+
+
+def _sites(row: dict) -> dict:
+    return row["privacy"]["sites"]
+
+
+def test_epsilon_rises_each_round_and_a_site_out_of_budget_refuses(tmp_path, tiny_model_dir):
+    root = write_scenario("hospital", 2, tmp_path / "data", records_per_site=24, eval_records=16)
+    metadata = root / "site-1" / "metadata.jsonl"
+    metadata.write_text("".join(metadata.read_text().splitlines(keepends=True)[:10]))  # a small site: larger q
+    out = tmp_path / "run"
+    _simulate(
+        out,
+        "--clients",
+        "2",
+        "--rounds",
+        "3",
+        *LOCAL_DP,
+        "--set",
+        f"data.root='{root}'",
+        "--set",
+        "privacy.dp.noise_multiplier=1.0",
+        "--set",
+        "privacy.dp.budget_epsilon=8.0",
+    )
+    rows = _rows(out)
+    assert rows[0]["privacy"] == {"sites": {}, "central": None}
+    big = [_sites(row)["site-0"] for row in rows[1:]]
+    assert [figures["steps"] for figures in big] == [3, 6, 9]
+    assert big[0]["epsilon"] < big[1]["epsilon"] < big[2]["epsilon"] <= 8.0
+    assert {figures["status"] for figures in big} == {"trained"}
+    assert big[0]["noise_multiplier"] == 1.0 and big[0]["accountant"] == "rdp" and big[0]["delta"] == 1e-5
+    small = [_sites(row)["site-1"] for row in rows[1:]]
+    assert small[0]["status"] == "trained" and small[0]["sample_rate"] > big[0]["sample_rate"]
+    assert [figures["status"] for figures in small[1:]] == ["budget-exhausted", "budget-exhausted"]
+    assert small[1]["epsilon"] == small[0]["epsilon"] <= 8.0 and small[2]["steps"] == 3
+    for row in rows[2:]:  # the others carry on
+        assert (row["status"], row["participants"], row["refused"], row["failures"]) == ("accepted", 1, 1, 0)
+    ledgers = sorted(p.relative_to(out).parts[1] for p in (out / "site-state").glob("*/dp-ledger-*.json"))
+    assert ledgers == ["site-0", "site-1"]
+
+
+def test_a_killed_dp_run_resumes_without_resetting_epsilon_and_a_lost_ledger_stops_its_site(tmp_path, tiny_model_dir):
+    out = tmp_path / "run"
+    command = _fedvlm(
+        "simulate",
+        "--out",
+        str(out),
+        *SMALL,
+        "--clients",
+        "2",
+        "--rounds",
+        "4",
+        *LOCAL_DP,
+        "--set",
+        "privacy.dp.target_epsilon=8",
+        "--set",
+        "train.local_steps=12",
+    )
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if (out / "metrics.jsonl").is_file() and any(r["round"] >= 1 for r in _rows(out)):
+            break
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    before = _rows(out)
+    done_before = max(row["round"] for row in before)
+    assert 1 <= done_before < 4, "the run must be killed mid-way for this test to mean anything"
+    spent_before = _sites(before[done_before])["site-0"]
+    for ledger in (out / "site-state" / "site-1").glob("dp-ledger-*.json"):
+        ledger.unlink()
+
+    _run("simulate", "--out", str(out), "--resume")
+    rows = _rows(out)
+    assert [row["round"] for row in rows] == [0, 1, 2, 3, 4]
+    resumed = [_sites(row)["site-0"] for row in rows[done_before + 1 :]]
+    assert resumed[0]["steps"] > spent_before["steps"] and resumed[0]["epsilon"] > spent_before["epsilon"]
+    assert all(b["epsilon"] > a["epsilon"] for a, b in zip(resumed, resumed[1:]))
+    assert resumed[-1]["epsilon"] <= 8.0
+    for row in rows[done_before + 1 :]:  # site-1 refuses to restart at ε = 0; site-0 carries on
+        assert "site-1" not in _sites(row) and (row["participants"], row["failures"]) == (1, 1)
+
+
+def _central_epsilon(noise_multiplier: float, releases: int, delta: float) -> float:
+    engine = rdp.RdpAccountant()
+    engine.compose(dp_accounting.GaussianDpEvent(noise_multiplier), releases)
+    return engine.get_epsilon(delta)
+
+
+@pytest.mark.parametrize("clipping", ["server", "client"])
+def test_central_dp_records_epsilon_after_every_release(tmp_path, tiny_model_dir, clipping):
+    out = tmp_path / "run"
+    _simulate(
+        out,
+        "--clients",
+        "2",
+        "--rounds",
+        "2",
+        "--set",
+        "privacy.central.enabled=true",
+        "--set",
+        f"privacy.central.clipping='{clipping}'",
+        "--set",
+        "privacy.central.noise_multiplier=2.0",
+        "--set",
+        "privacy.central.clipping_norm=0.05",
+    )
+    rows = _rows(out)
+    assert (rows[0]["privacy"]["central"]["releases"], rows[0]["privacy"]["central"]["epsilon"]) == (0, 0.0)
+    for server_round in (1, 2):
+        central = rows[server_round]["privacy"]["central"]
+        assert rows[server_round]["status"] == "accepted"
+        assert (central["releases"], central["clipping"], central["noise_multiplier"]) == (server_round, clipping, 2.0)
+        assert central["epsilon"] == pytest.approx(_central_epsilon(2.0, server_round, 1e-5), rel=0.02)
+    assert rows[1]["privacy"]["central"]["epsilon"] < rows[2]["privacy"]["central"]["epsilon"]
+    assert json.loads((out / "metrics.jsonl").read_text().splitlines()[1])["privacy"]["sites"] == {}
+
+
+def test_dp_and_ffa_lora_run_together(tmp_path, tiny_model_dir):
+    out = tmp_path / "run"
+    _simulate(
+        out,
+        "--clients",
+        "2",
+        "--rounds",
+        "2",
+        *LOCAL_DP,
+        "--set",
+        "privacy.dp.target_epsilon=4",
+        "--set",
+        "lora.ffa=true",
+        "--set",
+        "privacy.dp.accountant='prv'",
+    )
+    rows = _rows(out)
+    assert [row["status"] for row in rows[1:]] == ["accepted", "accepted"]
+    assert all(_sites(rows[2])[site]["epsilon"] <= 4.0 for site in ("site-0", "site-1"))
+    saved = load_file(out / "adapter" / "adapter_model.safetensors")  # PEFT format: A and B
+    b_bytes = sum(t.numel() * 4 for key, t in saved.items() if ".lora_B." in key)
+    assert any(".lora_A." in key for key in saved) and b_bytes > 0
+    assert rows[1]["bytes"] == {"down": 2 * b_bytes, "up": 2 * b_bytes}  # only B travels
