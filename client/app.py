@@ -23,6 +23,7 @@ from vlm.adapters import adapter_state, load_adapter_state
 from vlm.training import train_lora
 
 app = ClientApp()
+DP_OPTIMIZER_STATE = "dp-optimizer"  # context state: the site's optimizer moments, carried across DP rounds
 log = logging.getLogger("fedvlm.site")
 
 
@@ -87,6 +88,7 @@ def train(msg: Message, context: Context) -> Message:
             metrics["num-examples"] = 0
             status = ConfigRecord({"name": site, "status": BUDGET_EXHAUSTED})
             return Message(RecordDict({"metrics": metrics, SITE_RECORD: status}), reply_to=msg)
+        kept = context.state.array_records.get(DP_OPTIMIZER_STATE)
         result = train_lora_dp(
             model,
             processor,
@@ -96,7 +98,9 @@ def train(msg: Message, context: Context) -> Message:
             dp_round.ledger.plan,
             batches_seed,
             config.privacy.dp.secure_rng,
+            optimizer_state=kept.to_torch_state_dict() if kept else None,
         )
+        context.state[DP_OPTIMIZER_STATE] = ArrayRecord(result.optimizer_state)
         metrics.update({"dp-empty-steps": result.empty_steps, "dp-sampled-records": result.sampled_records})
     else:
         result = train_lora(model, processor, data.train, data.images, train_settings, seed=batches_seed)

@@ -136,7 +136,7 @@ class DpSection(_Section):
 
     enabled: bool = False
     target_epsilon: float | None = Field(None, gt=0.0)  # for the whole planned federation, not per round
-    noise_multiplier: float | None = Field(None, ge=0.0)  # fixed, instead of target_epsilon
+    noise_multiplier: float | None = Field(None, gt=0.0)  # fixed, instead of target_epsilon
     delta: float = Field(1e-5, gt=0.0, lt=1.0)
     max_grad_norm: float = Field(1.0, gt=0.0)
     accountant: Literal["rdp", "prv"] = "rdp"

@@ -28,15 +28,21 @@ class RoundDisplay:
         self.progress.stop()
 
     def show(self, row: dict) -> None:
-        """Print one round: sites, loss, accuracy, verdict."""
+        """Print one round: sites, loss, accuracy, verdict; the largest site ε and the central ε under DP."""
         train = row.get("train") or {}
         loss = f"{train['loss']:.3f}" if "loss" in train else "-"
         verdict = {"accepted": "[green]accepted", "rejected": "[red]rejected", "skipped": "[yellow]skipped"}[
             row["status"]
         ]
+        privacy = row.get("privacy") or {}
+        spent = [figures["epsilon"] for figures in (privacy.get("sites") or {}).values()]
+        epsilons = f"  site ε ≤ {max(spent):.2f}" if spent else ""
+        if privacy.get("central"):
+            epsilons += f"  central ε {privacy['central']['epsilon']:.2f}"
+        refused = f"  {row['refused']} out of budget" if row.get("refused") else ""
         self.progress.console.print(
             f"round {row['round']:>3}  sites {row['participants']}/{row['sampled']}  "
-            f"loss {loss:>6}  vqa_accuracy {row['utility']['vqa_accuracy']:.3f}  {verdict}"
+            f"loss {loss:>6}  vqa_accuracy {row['utility']['vqa_accuracy']:.3f}  {verdict}{epsilons}{refused}"
         )
         if row["round"] > 0:
             self.progress.advance(self.task)

@@ -17,6 +17,12 @@ def test_retail_preset_differs_only_in_scenario():
     assert retail.model_dump(exclude={"data"}) == RunConfig().model_dump(exclude={"data"})
 
 
+def test_dp_preset_differs_only_in_dp_and_lora_rank():
+    private = load_config(CONFIGS / "hospital_dp.toml")
+    assert private.privacy.dp.enabled and private.privacy.dp.target_epsilon == 8.0 and private.lora.r == 1
+    assert private.model_dump(exclude={"privacy", "lora"}) == RunConfig().model_dump(exclude={"privacy", "lora"})
+
+
 def test_unknown_key_is_named(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("[lora]\nrank = 4\n")

@@ -146,6 +146,10 @@ def test_an_unreachable_target_names_the_key():
         ),
         (["privacy.dp.enabled=true", "privacy.dp.noise_multiplier=1.0"], "budget_epsilon: required"),
         (["privacy.dp.delta=0"], "privacy.dp.delta"),
+        (
+            ["privacy.dp.enabled=true", "privacy.dp.noise_multiplier=0", "privacy.dp.budget_epsilon=8"],
+            "privacy.dp.noise_multiplier",
+        ),
         (["privacy.dp.accountant='gdp'"], "privacy.dp.accountant"),
         (["privacy.central.enabled=true", "aggregation.strategy='fedadam'"], "aggregation.strategy = 'fedavg'"),
         (["privacy.central.enabled=true", "privacy.central.adaptive=true"], "privacy.central.noise_multiplier"),

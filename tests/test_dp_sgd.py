@@ -95,3 +95,24 @@ def test_ffa_lora_trains_and_sends_only_b(tiny_model_dir, caption_records):
     assert state and all(".lora_B." in key for key in state)
     assert any(t.abs().sum() > 0 for t in state.values())
     assert all(torch.equal(p, a_before[n]) for n, p in model.named_parameters() if ".lora_A." in n)
+
+
+def test_the_site_optimizer_continues_across_rounds(tiny_model_dir, caption_records):
+    records, images = caption_records
+    model, processor = load_with_lora(str(tiny_model_dir), LoraSettings())
+    plan = dataclasses.replace(NO_NOISE_HUGE_CLIP, noise_multiplier=0.5, max_grad_norm=1.0)
+    first = train_lora_dp(model, processor, records, images, TrainSettings(local_steps=2), plan, seed=0)
+    assert first.optimizer_state and all(v.item() == 2 for k, v in first.optimizer_state.items() if k.endswith("/step"))
+    second = train_lora_dp(
+        model,
+        processor,
+        records,
+        images,
+        TrainSettings(local_steps=3),
+        plan,
+        seed=1,
+        optimizer_state=first.optimizer_state,
+    )
+    assert all(v.item() == 5 for k, v in second.optimizer_state.items() if k.endswith("/step"))
+    moment = next(k for k in first.optimizer_state if k.endswith("/exp_avg_sq"))
+    assert not torch.equal(first.optimizer_state[moment], second.optimizer_state[moment])

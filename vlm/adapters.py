@@ -10,10 +10,15 @@ from peft import PeftModel, get_peft_model_state_dict, set_peft_model_state_dict
 
 
 def _travelling(model: PeftModel) -> dict[str, torch.Tensor]:
-    """The adapter tensors that train, in peft's key names (FFA-LoRA's frozen A matrices stay home)."""
-    adapter = f".{model.active_adapter}."
-    trainable = {name.replace(adapter, ".") for name, p in model.named_parameters() if p.requires_grad}
-    return {key: value for key, value in get_peft_model_state_dict(model).items() if key in trainable}
+    """The adapter tensors that travel: all of them, but FFA-LoRA's A matrices (frozen while B trains) stay home."""
+    state = get_peft_model_state_dict(model)
+    trains = {kind: False for kind in ("lora_A", "lora_B")}
+    for name, parameter in model.named_parameters():
+        for kind in trains:
+            trains[kind] |= parameter.requires_grad and f".{kind}." in name
+    if trains["lora_B"] and not trains["lora_A"]:
+        return {key: value for key, value in state.items() if ".lora_A." not in key}
+    return state
 
 
 def adapter_state(model: PeftModel) -> dict[str, torch.Tensor]:

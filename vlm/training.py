@@ -53,6 +53,24 @@ def make_optimizer(parameters: list[torch.nn.Parameter], settings: TrainSettings
     return torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
 
 
+def optimizer_arrays(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """The optimizer's per-parameter state (Adam moments, step counts) as flat 'index/name' tensors."""
+    return {
+        f"{index}/{name}": value.detach().clone()
+        for index, state in optimizer.state_dict()["state"].items()
+        for name, value in state.items()
+    }
+
+
+def load_optimizer_arrays(optimizer: torch.optim.Optimizer, arrays: dict[str, torch.Tensor]) -> None:
+    """Put state saved by optimizer_arrays back into a fresh optimizer over the same parameters."""
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in arrays.items():
+        index, name = key.split("/", 1)
+        state.setdefault(int(index), {})[name] = value.clone()  # the optimizer updates its state in place
+    optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
+
+
 def train_lora(
     model: torch.nn.Module,
     processor,

@@ -21,7 +21,14 @@ from PIL import Image
 from privacy.dp.ledger import DpPlan
 from vlm.collate import TextPair, encode_batch, per_sample_loss, to_model
 from vlm.records import Record
-from vlm.training import TrainResult, TrainSettings, make_optimizer, record_pairs
+from vlm.training import (
+    TrainResult,
+    TrainSettings,
+    load_optimizer_arrays,
+    make_optimizer,
+    optimizer_arrays,
+    record_pairs,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,7 @@ class DpTrainResult(TrainResult):
 
     empty_steps: int
     sampled_records: int
+    optimizer_state: dict[str, torch.Tensor]  # moments of privatized gradients only: safe to keep at the site
 
 
 def _generators(seed: int, secure_rng: bool) -> tuple[random.Random, torch.Generator]:
@@ -54,6 +62,27 @@ def _noise_only(optimizer: DPOptimizer) -> None:
         parameter.grad_sample = torch.zeros((0, *parameter.shape), dtype=parameter.dtype, device=parameter.device)
 
 
+def _per_sample_backward(private: GradSampleModule, model: torch.nn.Module, processor, pairs: list[TextPair]) -> float:
+    """Forward and backward through Opacus's hooks: per-sample gradients land in p.grad_sample."""
+    batch = to_model(encode_batch(processor, pairs), model)
+    labels = batch.pop("labels")
+    loss = per_sample_loss(private(**batch).logits, labels).mean()
+    loss.backward()
+    return loss.item()
+
+
+def _private_step(
+    optimizer: DPOptimizer, trainable: list[torch.nn.Parameter], anchor: list[torch.Tensor] | None, mu: float
+) -> None:
+    """Clip, sum, noise and scale into p.grad; add FedProx's pull (it uses no data); step."""
+    if not optimizer.pre_step():
+        return
+    if anchor is not None:
+        for parameter, start in zip(trainable, anchor):
+            parameter.grad += mu * (parameter.detach() - start)
+    optimizer.original_optimizer.step()
+
+
 def train_lora_dp(
     model: torch.nn.Module,
     processor,
@@ -63,8 +92,13 @@ def train_lora_dp(
     plan: DpPlan,
     seed: int,
     secure_rng: bool = False,
+    optimizer_state: dict[str, torch.Tensor] | None = None,
 ) -> DpTrainResult:
-    """settings.local_steps DP-SGD steps on the model's trainable (LoRA) parameters."""
+    """settings.local_steps DP-SGD steps on the model's trainable (LoRA) parameters.
+
+    optimizer_state continues the site's optimizer from its last round: Adam restarted on noisy gradients
+    takes sign-like first steps of full learning rate on every coordinate, which noise dominates.
+    """
     trainable = [p for p in model.parameters() if p.requires_grad]
     anchor = [p.detach().clone() for p in trainable] if settings.proximal_mu > 0 else None
     sampler, noise = _generators(seed, secure_rng)
@@ -78,6 +112,8 @@ def train_lora_dp(
         generator=noise,
         secure_mode=secure_rng,
     )
+    if optimizer_state:
+        load_optimizer_arrays(optimizer.original_optimizer, optimizer_state)
     losses, empty_steps, sampled = [], 0, 0
     private.train()
     try:
@@ -89,19 +125,11 @@ def train_lora_dp(
                 sampled += len(chosen)
                 if chosen:
                     pairs = [_pair(r, images[r.record_id], plan, sampler) for r in chosen]
-                    batch = to_model(encode_batch(processor, pairs), model)
-                    labels = batch.pop("labels")
-                    loss = per_sample_loss(private(**batch).logits, labels).mean()
-                    loss.backward()
-                    losses.append(loss.item())
+                    losses.append(_per_sample_backward(private, model, processor, pairs))
                 else:
                     empty_steps += 1
                     _noise_only(optimizer)
-                if optimizer.pre_step():  # clip, sum, noise, scale: p.grad is now private
-                    if anchor is not None:  # FedProx's pull to the global adapter uses no data: added after noising
-                        for parameter, start in zip(trainable, anchor):
-                            parameter.grad += settings.proximal_mu * (parameter.detach() - start)
-                    optimizer.original_optimizer.step()
+                _private_step(optimizer, trainable, anchor, settings.proximal_mu)
     finally:
         private._close()  # the cached model is reused next round without hooks
     model.eval()
@@ -111,4 +139,5 @@ def train_lora_dp(
         final_loss=losses[-1] if losses else 0.0,
         empty_steps=empty_steps,
         sampled_records=sampled,
+        optimizer_state=optimizer_arrays(optimizer.original_optimizer),
     )
