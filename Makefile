@@ -30,6 +30,7 @@ bench: system $(STAMP)
 	$(VENV)/bin/python -m bench.federated_vs_centralized
 	$(VENV)/bin/python -m bench.simulation_overhead
 	$(VENV)/bin/python -m bench.pii
+	$(VENV)/bin/python -m bench.dp
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -17,9 +17,10 @@ def test_retail_preset_differs_only_in_scenario():
     assert retail.model_dump(exclude={"data"}) == RunConfig().model_dump(exclude={"data"})
 
 
-def test_dp_preset_differs_only_in_dp_and_lora_rank():
+def test_dp_preset_differs_only_in_dp_and_lora_scale():
     private = load_config(CONFIGS / "hospital_dp.toml")
-    assert private.privacy.dp.enabled and private.privacy.dp.target_epsilon == 8.0 and private.lora.r == 1
+    assert private.privacy.dp.enabled and private.privacy.dp.target_epsilon == 8.0
+    assert (private.lora.r, private.lora.alpha) == (4, 64)
     assert private.model_dump(exclude={"privacy", "lora"}) == RunConfig().model_dump(exclude={"privacy", "lora"})
 
 

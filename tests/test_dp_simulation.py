@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import time
 
 import dp_accounting
 import pytest
@@ -14,11 +10,11 @@ from dp_accounting import rdp
 from safetensors.torch import load_file
 
 from simulations.synth import write_scenario
-from tests.test_simulation import SMALL, _fedvlm, _rows, _run, _simulate
+from tests.test_simulation import SMALL, _fedvlm, _killed_after_a_round, _rows, _run, _sets, _simulate
 
 pytestmark = pytest.mark.slow
 
-LOCAL_DP = ["--set", "privacy.dp.enabled=true", "--set", "federation.min_train_nodes=1"]
+LOCAL_DP = _sets("privacy.dp.enabled=true", "federation.min_train_nodes=1")
 
 
 def _sites(row: dict) -> dict:
@@ -30,20 +26,8 @@ def test_epsilon_rises_each_round_and_a_site_out_of_budget_refuses(tmp_path, tin
     metadata = root / "site-1" / "metadata.jsonl"
     metadata.write_text("".join(metadata.read_text().splitlines(keepends=True)[:10]))  # a small site: larger q
     out = tmp_path / "run"
-    _simulate(
-        out,
-        "--clients",
-        "2",
-        "--rounds",
-        "3",
-        *LOCAL_DP,
-        "--set",
-        f"data.root='{root}'",
-        "--set",
-        "privacy.dp.noise_multiplier=1.0",
-        "--set",
-        "privacy.dp.budget_epsilon=8.0",
-    )
+    settings = _sets(f"data.root='{root}'", "privacy.dp.noise_multiplier=1.0", "privacy.dp.budget_epsilon=8.0")
+    _simulate(out, "--clients", "2", "--rounds", "3", *LOCAL_DP, *settings)
     rows = _rows(out)
     assert rows[0]["privacy"] == {"sites": {}, "central": None}
     big = [_sites(row)["site-0"] for row in rows[1:]]
@@ -63,33 +47,10 @@ def test_epsilon_rises_each_round_and_a_site_out_of_budget_refuses(tmp_path, tin
 
 def test_a_killed_dp_run_resumes_without_resetting_epsilon_and_a_lost_ledger_stops_its_site(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
-    command = _fedvlm(
-        "simulate",
-        "--out",
-        str(out),
-        *SMALL,
-        "--clients",
-        "2",
-        "--rounds",
-        "4",
-        *LOCAL_DP,
-        "--set",
-        "privacy.dp.target_epsilon=8",
-        "--set",
-        "train.local_steps=12",
-    )
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if (out / "metrics.jsonl").is_file() and any(r["round"] >= 1 for r in _rows(out)):
-            break
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    before = _rows(out)
-    done_before = max(row["round"] for row in before)
-    assert 1 <= done_before < 4, "the run must be killed mid-way for this test to mean anything"
-    spent_before = _sites(before[done_before])["site-0"]
+    settings = _sets("privacy.dp.target_epsilon=8", "train.local_steps=12")
+    command = _fedvlm("simulate", "--out", str(out), *SMALL, "--clients", "2", "--rounds", "4", *LOCAL_DP, *settings)
+    done_before = _killed_after_a_round(command, out, rounds=4)
+    spent_before = _sites(_rows(out)[done_before])["site-0"]
     for ledger in (out / "site-state" / "site-1").glob("dp-ledger-*.json"):
         ledger.unlink()
 
@@ -113,21 +74,13 @@ def _central_epsilon(noise_multiplier: float, releases: int, delta: float) -> fl
 @pytest.mark.parametrize("clipping", ["server", "client"])
 def test_central_dp_records_epsilon_after_every_release(tmp_path, tiny_model_dir, clipping):
     out = tmp_path / "run"
-    _simulate(
-        out,
-        "--clients",
-        "2",
-        "--rounds",
-        "2",
-        "--set",
+    central = _sets(
         "privacy.central.enabled=true",
-        "--set",
         f"privacy.central.clipping='{clipping}'",
-        "--set",
         "privacy.central.noise_multiplier=2.0",
-        "--set",
         "privacy.central.clipping_norm=0.05",
     )
+    _simulate(out, "--clients", "2", "--rounds", "2", *central)
     rows = _rows(out)
     assert (rows[0]["privacy"]["central"]["releases"], rows[0]["privacy"]["central"]["epsilon"]) == (0, 0.0)
     for server_round in (1, 2):
@@ -141,20 +94,8 @@ def test_central_dp_records_epsilon_after_every_release(tmp_path, tiny_model_dir
 
 def test_dp_and_ffa_lora_run_together(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
-    _simulate(
-        out,
-        "--clients",
-        "2",
-        "--rounds",
-        "2",
-        *LOCAL_DP,
-        "--set",
-        "privacy.dp.target_epsilon=4",
-        "--set",
-        "lora.ffa=true",
-        "--set",
-        "privacy.dp.accountant='prv'",
-    )
+    settings = _sets("privacy.dp.target_epsilon=4", "lora.ffa=true", "privacy.dp.accountant='prv'")
+    _simulate(out, "--clients", "2", "--rounds", "2", *LOCAL_DP, *settings)
     rows = _rows(out)
     assert [row["status"] for row in rows[1:]] == ["accepted", "accepted"]
     assert all(_sites(rows[2])[site]["epsilon"] <= 4.0 for site in ("site-0", "site-1"))

@@ -58,6 +58,26 @@ def _rows(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
+def _sets(*overrides: str) -> list[str]:
+    """--set arguments for each 'key=value'."""
+    return [part for override in overrides for part in ("--set", override)]
+
+
+def _killed_after_a_round(command: list[str], out: Path, rounds: int) -> int:
+    """Start a run and SIGKILL it once a round is committed; the last committed round (asserted mid-way)."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if (out / "metrics.jsonl").is_file() and any(r["round"] >= 1 for r in _rows(out)):
+            break
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = max(row["round"] for row in _rows(out))
+    assert 1 <= done_before < rounds, "the run must be killed mid-way for this test to mean anything"
+    return done_before
+
+
 def test_two_sites_two_rounds_and_peft_reload(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
     result = _simulate(out, "--clients", "2", "--rounds", "2")
@@ -95,16 +115,7 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_model_dir):
     command = _fedvlm(
         "simulate", "--out", str(out), *SMALL, "--clients", "2", "--rounds", "4", "--set", "train.local_steps=12"
     )
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if (out / "metrics.jsonl").is_file() and any(r["round"] >= 1 for r in _rows(out)):
-            break
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    done_before = max(row["round"] for row in _rows(out))
-    assert 1 <= done_before < 4, "the run must be killed mid-way for this test to mean anything"
+    _killed_after_a_round(command, out, rounds=4)
 
     _run("simulate", "--out", str(out), "--resume")
     rows = _rows(out)
