@@ -8,16 +8,18 @@ from pathlib import Path
 import torch
 from peft import PeftModel, get_peft_model_state_dict, set_peft_model_state_dict
 
+from vlm.lora import FROZEN_UNDER_FFA, TRAINED_UNDER_FFA
+
 
 def _travelling(model: PeftModel) -> dict[str, torch.Tensor]:
     """The adapter tensors that travel: all of them, but FFA-LoRA's A matrices (frozen while B trains) stay home."""
     state = get_peft_model_state_dict(model)
-    trains = {kind: False for kind in ("lora_A", "lora_B")}
+    trains = {kind: False for kind in (FROZEN_UNDER_FFA, TRAINED_UNDER_FFA)}
     for name, parameter in model.named_parameters():
         for kind in trains:
             trains[kind] |= parameter.requires_grad and f".{kind}." in name
-    if trains["lora_B"] and not trains["lora_A"]:
-        return {key: value for key, value in state.items() if ".lora_A." not in key}
+    if trains[TRAINED_UNDER_FFA] and not trains[FROZEN_UNDER_FFA]:
+        return {key: value for key, value in state.items() if f".{FROZEN_UNDER_FFA}." not in key}
     return state
 
 

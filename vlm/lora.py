@@ -26,7 +26,7 @@ class LoraSettings:
     ffa: bool = False  # FFA-LoRA: A stays at its seeded initialization; only B trains and travels
 
 
-FROZEN_UNDER_FFA = "lora_A"
+FROZEN_UNDER_FFA, TRAINED_UNDER_FFA = "lora_A", "lora_B"
 
 
 def language_model_prefix(model: torch.nn.Module) -> str:

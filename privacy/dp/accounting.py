@@ -1,18 +1,13 @@
-"""ε of a DP-SGD history with Opacus's accountants, and the noise multiplier that reaches a target ε."""
+"""ε of a DP-SGD history with Opacus's accountants."""
 
 from __future__ import annotations
 
 import warnings
 
 from opacus.accountants import create_accountant
-from opacus.accountants.utils import get_noise_multiplier
 
 # One entry per run of identical steps: (noise multiplier, sample rate, steps), as Opacus's accountants keep it.
 Step = tuple[float, float, int]
-
-
-class UnreachableTarget(ValueError):
-    """No noise multiplier reaches the target ε in the planned steps."""
 
 
 def epsilon(history: list[Step], delta: float, accountant: str) -> float:
@@ -24,29 +19,6 @@ def epsilon(history: list[Step], delta: float, accountant: str) -> float:
     with warnings.catch_warnings():  # "optimal order is the largest alpha": the bound is valid, if loose
         warnings.filterwarnings("ignore", message="Optimal order is the", category=UserWarning)
         return float(engine.get_epsilon(delta=delta))
-
-
-def planned_noise_multiplier(
-    target_epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str
-) -> float:
-    """The smallest noise multiplier (to Opacus's search tolerance) that keeps ε ≤ target after all planned steps."""
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Optimal order is the", category=UserWarning)
-            return float(
-                get_noise_multiplier(
-                    target_epsilon=target_epsilon,
-                    target_delta=delta,
-                    sample_rate=sample_rate,
-                    steps=steps,
-                    accountant=accountant,
-                )
-            )
-    except ValueError:
-        raise UnreachableTarget(
-            f"privacy.dp.target_epsilon = {target_epsilon} cannot be reached in {steps} steps at sample rate "
-            f"{sample_rate:.4g} and delta {delta:g} (the noise multiplier would exceed 1e6)"
-        ) from None
 
 
 def merged(history: list[Step], step: Step) -> list[Step]:

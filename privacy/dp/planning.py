@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+import warnings
+
+from opacus.accountants.utils import get_noise_multiplier
+
 from fedvlm.config import DpSection, TrainSection
-from privacy.dp.accounting import planned_noise_multiplier
 from privacy.dp.ledger import DpPlan
 
 
 class DpSettingsError(ValueError):
     """DP settings that cannot hold at this site (δ too large for its size, unreachable ε); names the key."""
+
+
+def planned_noise_multiplier(
+    target_epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str
+) -> float:
+    """The smallest noise multiplier (to Opacus's search tolerance) that keeps ε ≤ target after all planned steps."""
+    try:
+        with warnings.catch_warnings():  # "optimal order is the largest alpha": the bound is valid, if loose
+            warnings.filterwarnings("ignore", message="Optimal order is the", category=UserWarning)
+            return float(
+                get_noise_multiplier(
+                    target_epsilon=target_epsilon,
+                    target_delta=delta,
+                    sample_rate=sample_rate,
+                    steps=steps,
+                    accountant=accountant,
+                )
+            )
+    except ValueError:
+        raise DpSettingsError(
+            f"privacy.dp.target_epsilon = {target_epsilon} cannot be reached in {steps} steps at sample rate "
+            f"{sample_rate:.4g} and delta {delta:g} (the noise multiplier would exceed 1e6)"
+        ) from None
 
 
 def site_plan(dp: DpSection, train: TrainSection, rounds: int, records: int) -> DpPlan:
@@ -25,8 +51,5 @@ def site_plan(dp: DpSection, train: TrainSection, rounds: int, records: int) -> 
         noise_multiplier = dp.noise_multiplier
     else:
         assert dp.target_epsilon is not None, "validated: one of target_epsilon and noise_multiplier"
-        try:
-            noise_multiplier = planned_noise_multiplier(dp.target_epsilon, dp.delta, sample_rate, steps, dp.accountant)
-        except ValueError as error:
-            raise DpSettingsError(str(error)) from None
+        noise_multiplier = planned_noise_multiplier(dp.target_epsilon, dp.delta, sample_rate, steps, dp.accountant)
     return DpPlan(noise_multiplier, sample_rate, dp.max_grad_norm, dp.delta, dp.accountant, steps, dp.record_pair)
