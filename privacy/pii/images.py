@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 import cv2
 import numpy
 from PIL import Image, ImageDraw
 from PIL.ImageFilter import GaussianBlur
+from presidio_analyzer import RecognizerResult
 from presidio_image_redactor import ImageAnalyzerEngine
 
 from privacy.pii.burned_in import layout, line_boxes, name_like_lines, title_cased
@@ -40,8 +42,23 @@ def metadata_texts(image: Image.Image) -> list[str]:
     return [text for text in (_as_text(v) for v in values if isinstance(v, str | bytes)) if text]
 
 
+@dataclass(frozen=True)
+class ImageText:
+    """An image rebuilt from its pixels, with the words OCR read in it (not yet analyzed)."""
+
+    image: Image.Image
+    ocr_result: dict
+    text: str
+    masked: str
+    spans: list[tuple[int, int]]
+
+
 class ImageFilter:
-    """Pixels-only rebuild, OCR redaction of burned-in PII (presidio-image-redactor + tesseract), face blur."""
+    """Pixels-only rebuild, OCR redaction of burned-in PII (presidio-image-redactor + tesseract), face blur.
+
+    Images are read one by one and their words analyzed in batches (NER batches well; interleaved with
+    OCR, each short text costs several times more).
+    """
 
     def __init__(self, text_filter: TextFilter, ocr: bool, face_blur: bool) -> None:
         self.text_filter = text_filter
@@ -55,27 +72,42 @@ class ImageFilter:
             if self.faces.empty():
                 raise PiiUnavailable("OpenCV's face detector cannot load")
 
-    def clean(self, image: Image.Image, *known: KnownTerms) -> tuple[Image.Image, Counter]:
-        """The image without metadata, burned-in PII filled black, faces blurred; counts of what was found."""
-        found: Counter = Counter()
+    def read(self, image: Image.Image) -> ImageText:
+        """The image without metadata, and its burned-in words."""
         image = rebuilt(image)
-        if self.ocr is not None:
-            image = self._redact_text(image, known, found)
-        if self.faces is not None:
-            image = self._blur_faces(image, found)
-        return image, found
-
-    def _redact_text(self, image: Image.Image, known: tuple[KnownTerms, ...], found: Counter) -> Image.Image:
+        if self.ocr is None:
+            return ImageText(image, {}, "", "", [])
         ocr_result = ImageAnalyzerEngine.remove_space_boxes(self.ocr.perform_ocr(image))
-        text, masked, spans = layout(ocr_result)
-        if not text:
-            return image
-        results = self.text_filter.analyze([title_cased(masked)])[0]
-        results += [result for terms in known for result in terms.results(text, whole_words=False)]
+        return ImageText(image, ocr_result, *layout(ocr_result))
+
+    def redact(self, items: list[tuple[ImageText, tuple[KnownTerms, ...]]]) -> list[tuple[Image.Image, Counter]]:
+        """Per image read: burned-in PII filled black, faces blurred; counts of what was found."""
+        analyses = iter(self.text_filter.analyze([title_cased(item.masked) for item, _ in items if item.text]))
+        cleaned = []
+        for item, known in items:
+            found: Counter = Counter()
+            image = item.image
+            if item.text:
+                image = self._fill_text(item, next(analyses), known, found)
+            if self.faces is not None:
+                image = self._blur_faces(image, found)
+            cleaned.append((image, found))
+        return cleaned
+
+    def clean(self, image: Image.Image, *known: KnownTerms) -> tuple[Image.Image, Counter]:
+        """One image without metadata, burned-in PII filled black, faces blurred; counts of what was found."""
+        return self.redact([(self.read(image), known)])[0]
+
+    def _fill_text(
+        self, item: ImageText, results: list[RecognizerResult], known: tuple[KnownTerms, ...], found: Counter
+    ) -> Image.Image:
+        results = results + [result for terms in known for result in terms.results(item.text, whole_words=False)]
         found.update(result.entity_type for result in results)
-        name_lines = name_like_lines(text, ocr_result)
+        name_lines = name_like_lines(item.text, item.ocr_result)
         found["PERSON"] += len(name_lines)
-        boxes = line_boxes(ocr_result, spans, [(result.start, result.end) for result in results] + name_lines)
+        hits = [(result.start, result.end) for result in results] + name_lines
+        boxes = line_boxes(item.ocr_result, item.spans, hits)
+        image = item.image
         if boxes:
             draw = ImageDraw.Draw(image)
             fill = 0 if image.mode == "L" else (0,) * len(image.getbands())

@@ -2,8 +2,8 @@
 
 presidio-image-redactor's own TesseractOCR starts a tesseract process per image (about 0.2 s); the C API
 keeps one engine loaded (about 10 ms per small image). Results use pytesseract's image_to_data layout.
-Burned-in text sits on anatomy or product, not on a clean page: each image is read twice, once with bright
-and once with dark strokes isolated by a morphological top-hat, so text on a varying background is found.
+Burned-in text sits on anatomy or product, not on a clean page: tesseract reads pages of isolated strokes,
+each candidate line in the polarity it is drawn in (privacy.pii.text_regions).
 """
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import cv2
 import numpy
 import tesserocr
 from PIL import Image
 from presidio_image_redactor import OCR
 
+from privacy.pii.text_regions import text_pages
+
 LANGUAGE = "eng"
 TESSDATA_GLOBS = ("/usr/share/tesseract-ocr/*/tessdata", "/usr/share/tessdata", "/usr/local/share/tessdata")
 MIN_OCR_SIDE = 200  # smaller images are upscaled: tesseract needs text about 10 px high or more
-STROKE_KERNEL = 11  # top-hat window in upscaled pixels: wider than a stroke, narrower than most shapes
 
 
 def find_tessdata(language: str = LANGUAGE) -> Path | None:
@@ -56,8 +56,8 @@ class TesserocrOCR(OCR):
         if scale > 1:
             work = work.resize((work.width * scale, work.height * scale), Image.Resampling.LANCZOS)
         result: dict[str, list] = {key: [] for key in ("left", "top", "width", "height", "text", "conf", "line_num")}
-        for operation in (cv2.MORPH_TOPHAT, cv2.MORPH_BLACKHAT):
-            self._read(_strokes(work, operation), scale, result)
+        for page in text_pages(numpy.asarray(work)):
+            self._read(Image.fromarray(page), scale, result)
         return result
 
     def _read(self, page: Image.Image, scale: int, result: dict[str, list]) -> None:
@@ -81,11 +81,3 @@ class TesserocrOCR(OCR):
             result["text"].append(text)
             result["conf"].append(word.Confidence(level))
             result["line_num"].append(line)
-
-
-def _strokes(image: Image.Image, operation: int) -> Image.Image:
-    """Thin bright (top-hat) or dark (black-hat) strokes as black on white, binarized with Otsu."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (STROKE_KERNEL, STROKE_KERNEL))
-    strokes = cv2.morphologyEx(numpy.asarray(image), operation, kernel)
-    _, binary = cv2.threshold(strokes, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return Image.fromarray(255 - binary)

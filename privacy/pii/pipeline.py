@@ -18,7 +18,7 @@ from PIL import Image
 
 from fedvlm.config import PiiSection
 from privacy.pii.dicom import deidentified, identifying_values, person_names_in_header, read_dicom
-from privacy.pii.images import ImageFilter, metadata_texts
+from privacy.pii.images import ImageFilter, ImageText, metadata_texts
 from privacy.pii.normalize import normalize_text
 from privacy.pii.report import PiiReport
 from privacy.pii.text import KnownTerms, Redaction, TextFilter
@@ -27,6 +27,7 @@ from vlm.progress import progress_bar
 from vlm.records import METADATA, TEXT_FIELDS, Record
 
 log = logging.getLogger("fedvlm.pii")
+IMAGE_BATCH = 32  # images read before their burned-in words are analyzed together
 
 
 class Unfilterable(RuntimeError):
@@ -56,6 +57,19 @@ def _texts_of(record: Record) -> list[tuple[str, str]]:
     return pairs + [("choices", choice) for choice in record.choices or ()]
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A record whose text is filtered and whose image is read, waiting for its burned-in text analysis."""
+
+    index: int
+    record: Record
+    texts: list[tuple[str, Redaction]]
+    image_text: ImageText
+    known: tuple[KnownTerms, ...]
+    dicom: pydicom.Dataset | None = None
+    image_format: str = "PNG"
+
+
 class PiiFilter:
     """Text, image and DICOM filtering; constructing it fails closed (PiiUnavailable) when any part cannot run."""
 
@@ -83,20 +97,15 @@ class PiiFilter:
             out.mkdir(parents=True, exist_ok=True)
         bar = progress_bar("PII filter", total=len(records)) if show_progress else nullcontext(lambda: None)
         with bar as advance, (out / METADATA).open("w", encoding="utf-8") if out else nullcontext() as lines:
-            for index, (record, texts_of_record, sidecar) in enumerate(zip(records, per_record, sidecars)):
-                try:
-                    if sidecar is None:
-                        raise Unfilterable("image metadata unreadable")
-                    entry = self._record(record, texts_of_record, sidecar, known, index, out, report)
-                except Exception as error:  # the record is lost, never trained on unfiltered
-                    report.events["records-dropped-unfilterable"] += 1
-                    log.warning("record %s dropped: could not be filtered (%s)", record.record_id, type(error).__name__)
-                    entry = None
-                if entry is not None:
+            for first in range(0, len(records), IMAGE_BATCH):
+                batch = range(first, min(first + IMAGE_BATCH, len(records)))
+                pending = [self._read(i, records[i], per_record[i], sidecars[i], known, report) for i in batch]
+                for entry in self._finish([item for item in pending if item is not None], out, report):
                     report.events["records-out"] += 1
                     if lines is not None:
                         lines.write(json.dumps(entry, ensure_ascii=False) + "\n")
-                advance()
+                for _ in batch:
+                    advance()
         return report
 
     @staticmethod
@@ -106,57 +115,90 @@ class PiiFilter:
         except Exception:  # counted as unfilterable when the record comes up
             return None
 
-    def _record(
+    def _read(
         self,
+        index: int,
         record: Record,
         texts: list[tuple[str, Redaction]],
-        sidecar: Sidecar,
+        sidecar: Sidecar | None,
         known: KnownTerms,
-        index: int,
-        out: Path | None,
         report: PiiReport,
-    ) -> dict | None:
+    ) -> _Pending | None:
+        """Count the record's text findings and read its image (None: dropped by an operator or unfilterable)."""
         for name, redaction in texts:
             report.found(name, redaction.found)
         if any(redaction.drop for _, redaction in texts):
             report.events["records-dropped-by-operator"] += 1
             return None
-        file_name = self._image(record.image_path, sidecar, known, index, out, report)
-        entry: dict = {"file_name": file_name}
-        for name, redaction in texts:
-            if name == "choices":
-                entry.setdefault("choices", []).append(redaction.text)
-            else:
-                entry[name] = redaction.text
-        entry["attributes"] = record.attributes
-        return entry
-
-    def _image(
-        self, path: Path, sidecar: Sidecar, known: KnownTerms, index: int, out: Path | None, report: PiiReport
-    ) -> str:
-        if sidecar.metadata:
-            report.events["images-with-metadata"] += 1
-            metadata_counts: Counter = Counter()
-            for redaction in self.text.redact(list(sidecar.metadata), known):
-                metadata_counts.update(redaction.found)
-            report.found("image-metadata", metadata_counts)
-        if is_dicom(path):
-            dataset, pixels = read_dicom(path)
-            clean, found = self.images.clean(pixels, known, KnownTerms(sidecar.header_values))
-            file_name = f"{index:06d}.dcm"
-            if out is not None:
-                deidentified(dataset, clean).save_as(out / file_name, enforce_file_format=True)
-            report.events["dicom-headers-deidentified"] += 1
-        else:
+        try:
+            if sidecar is None:
+                raise Unfilterable("image metadata unreadable")
+            if sidecar.metadata:
+                report.events["images-with-metadata"] += 1
+                metadata_counts: Counter = Counter()
+                for redaction in self.text.redact(list(sidecar.metadata), known):
+                    metadata_counts.update(redaction.found)
+                report.found("image-metadata", metadata_counts)
+            path = record.image_path
+            if is_dicom(path):
+                dataset, pixels = read_dicom(path)
+                image_text = self.images.read(pixels)
+                return _Pending(index, record, texts, image_text, (known, KnownTerms(sidecar.header_values)), dataset)
             with Image.open(path) as original:
                 image_format = original.format or "PNG"
                 original.load()
-                clean, found = self.images.clean(original, known)
-            file_name = f"{index:06d}{path.suffix.lower() or '.png'}"
+                image_text = self.images.read(original)
+            return _Pending(index, record, texts, image_text, (known,), None, image_format)
+        except Exception as error:
+            self._unfilterable(record, error, report)
+            return None
+
+    def _finish(self, pending: list[_Pending], out: Path | None, report: PiiReport) -> list[dict]:
+        """Redact the burned-in text of records read, write their images; their entries in metadata.jsonl."""
+        try:
+            cleaned = self.images.redact([(item.image_text, item.known) for item in pending])
+        except Exception as error:
+            for item in pending:
+                self._unfilterable(item.record, error, report)
+            return []
+        entries = []
+        for item, (clean, found) in zip(pending, cleaned):
+            try:
+                file_name = self._write(item, clean, out)
+            except Exception as error:
+                self._unfilterable(item.record, error, report)
+                continue
+            if item.dicom is not None:
+                report.events["dicom-headers-deidentified"] += 1
+            report.events["images-rebuilt"] += 1
+            report.events["image-text-boxes"] += found.pop("image-text-boxes", 0)
+            report.events["faces-blurred"] += found.pop("faces-blurred", 0)
+            report.found("image-text", found)
+            entry: dict = {"file_name": file_name}
+            for name, redaction in item.texts:
+                if name == "choices":
+                    entry.setdefault("choices", []).append(redaction.text)
+                else:
+                    entry[name] = redaction.text
+            entry["attributes"] = item.record.attributes
+            entries.append(entry)
+        return entries
+
+    @staticmethod
+    def _write(item: _Pending, clean: Image.Image, out: Path | None) -> str:
+        """Save the filtered image (DICOM with its de-identified header) under a name given by position."""
+        if item.dicom is not None:
+            file_name = f"{item.index:06d}.dcm"
             if out is not None:
-                clean.save(out / file_name, format=image_format, **({"quality": 95} if image_format == "JPEG" else {}))
-        report.events["images-rebuilt"] += 1
-        report.events["image-text-boxes"] += found.pop("image-text-boxes", 0)
-        report.events["faces-blurred"] += found.pop("faces-blurred", 0)
-        report.found("image-text", found)
+                deidentified(item.dicom, clean).save_as(out / file_name, enforce_file_format=True)
+            return file_name
+        file_name = f"{item.index:06d}{item.record.image_path.suffix.lower() or '.png'}"
+        if out is not None:
+            options = {"quality": 95} if item.image_format == "JPEG" else {}
+            clean.save(out / file_name, format=item.image_format, **options)
         return file_name
+
+    @staticmethod
+    def _unfilterable(record: Record, error: Exception, report: PiiReport) -> None:
+        report.events["records-dropped-unfilterable"] += 1  # the record is lost, never trained on unfiltered
+        log.warning("record %s dropped: could not be filtered (%s)", record.record_id, type(error).__name__)
