@@ -1,16 +1,24 @@
-"""Burned-in text: the OCR words as analyzable text, lines that read like names, and the boxes to fill."""
+"""Burned-in text: the OCR words as analyzable text, the lines filled whatever is found in them, the boxes to fill."""
 
 from __future__ import annotations
 
 import regex
+from rapidfuzz import fuzz, process
 
 Span = tuple[int, int]
-ANCHOR_CONFIDENCE = 60  # a name-like OCR line needs one word read this confidently
-MIN_WORD_CONFIDENCE = 40  # below: hidden from the analyzer (noise), still matched against known names
+ANCHOR_CONFIDENCE = 60  # a wordy OCR line needs one word read this confidently: noise read off shapes has none
+MIN_WORD_CONFIDENCE = 40  # below: hidden from the analyzer (noise) unless it holds a digit; known names still match
+MIN_LINE_LETTERS = 4  # a confidently read line with this many letters outside annotation words may name someone
+MIN_LINE_DIGITS = 5  # a burned-in line with this many digits holds an identifier or a date
+
+
+def _has_digit(word: str) -> bool:
+    return any(character.isdigit() for character in word)
 
 
 def layout(ocr_result: dict) -> tuple[str, str, list[tuple[int, int]]]:
-    """All words as text (one line per OCR line), the same text with low-confidence words blanked, word spans."""
+    """All words as text (one line per OCR line), the same text with low-confidence words blanked (those holding
+    a digit stay: small identifiers are read with low confidence, noise seldom reads as digits), word spans."""
     text, masked, spans, previous_line = "", "", [], None
     for word, line, confidence in zip(ocr_result["text"], ocr_result["line_num"], ocr_result["conf"]):
         if text:
@@ -18,22 +26,23 @@ def layout(ocr_result: dict) -> tuple[str, str, list[tuple[int, int]]]:
             text, masked = text + separator, masked + separator
         spans.append((len(text), len(text) + len(word)))
         text += word
-        masked += word if confidence >= MIN_WORD_CONFIDENCE else " " * len(word)
+        masked += word if confidence >= MIN_WORD_CONFIDENCE or _has_digit(word) else " " * len(word)
         previous_line = line
     return text, masked, spans
 
 
-# Words burned into scans that are not names (views, positions, modalities, markers).
+# Words burned into scans that are not names (views, positions, modalities, markers, acquisition terms).
 ANNOTATION_WORDS = frozenset(
     {
         *("PORTABLE", "CHEST", "AP", "PA", "LAT", "LATERAL", "SUPINE", "ERECT", "UPRIGHT", "PRONE", "DECUBITUS"),
         *("LEFT", "RIGHT", "VIEW", "FRONTAL", "AXIAL", "CORONAL", "SAGITTAL", "SCOUT", "CT", "MR", "MRI", "XR"),
         *("CR", "DX", "US", "PET", "SPECT", "ABDOMEN", "PELVIS", "HEAD", "NECK", "SPINE", "KNEE", "HIP", "HAND"),
         *("FOOT", "WRIST", "SHOULDER", "ELBOW", "ANKLE", "SKULL", "INSPIRATION", "EXPIRATION", "POST", "PRE"),
-        *("CONTRAST", "STANDING", "SITTING", "MARKER", "SCALE"),
+        *("CONTRAST", "STANDING", "SITTING", "MARKER", "SCALE", "OBLIQUE", "BILATERAL", "SERIES", "IMAGE", "SLICE"),
+        *("PHASE", "ARTERIAL", "VENOUS", "DELAYED", "WINDOW", "LEVEL", "ZOOM", "THICKNESS", "TRANSVERSE"),
     }
 )
-_OCR_WORD = regex.compile(r"[\p{L}\d&*'‘’“”\"^.,:;-]+")  # digits: OCR reads A as 4, O as 0
+_ANNOTATIONS = sorted(ANNOTATION_WORDS)
 _MERGED_NAME = regex.compile(r"\p{Lu}{11,}")  # 'FAMILY^GIVEN' with '^' read as a letter: one long token
 _PERSON_NAME_SEPARATOR = regex.compile(r"[\p{L}'’-]{2,}[\^*“”‘\"~]+[\p{L}'’-]{2,}")  # DICOM 'FAMILY^GIVEN', '^' misread
 
@@ -46,25 +55,35 @@ def _anchored_lines(ocr_result: dict) -> list[bool]:
     return [best[line] >= ANCHOR_CONFIDENCE for line in sorted(best)]
 
 
-def name_like_lines(text: str, ocr_result: dict) -> list[Span]:
-    """OCR lines that read like a burned-in name: two to four words of letters (OCR confusions allowed),
-    at least two of three letters or more, not all scan annotation words; or one 'FAMILY^GIVEN' word.
-    Only two-to-four-word lines with one confidently read word count: noise read off shapes has none."""
+def _annotation(word: str) -> bool:
+    """A scan annotation word, also when misread by one letter in five."""
+    word = word.strip(".,:;!'\"-").upper()
+    if word in ANNOTATION_WORDS:
+        return True
+    return len(word) >= 5 and process.extractOne(word, _ANNOTATIONS, scorer=fuzz.ratio, score_cutoff=80) is not None
+
+
+def _name_word(word: str) -> bool:
+    """A DICOM 'FAMILY^GIVEN' name, '^' misread or merged into one long word of capitals."""
+    word = word.strip(".,:;!'\"-")
+    return bool(_PERSON_NAME_SEPARATOR.fullmatch(word) or (_MERGED_NAME.fullmatch(word) and not _annotation(word)))
+
+
+def suspect_lines(text: str, ocr_result: dict) -> list[Span]:
+    """OCR lines filled whatever the analyzer finds in them: those holding MIN_LINE_DIGITS digits or a
+    'FAMILY^GIVEN' word, and those with one confidently read word and MIN_LINE_LETTERS letters outside scan
+    annotation words. OCR misreads small burned-in text ('{tzel Haile', 'MRNAS306699') beyond what NER and
+    patterns recognize; a harmless label lost costs little."""
     spans, position = [], 0
     for line, confident in zip(text.split("\n"), _anchored_lines(ocr_result)):
         words = line.split()
-        lettered = [word for word in words if sum(character.isalpha() for character in word) >= 3]
-        is_name_line = (
-            2 <= len(words) <= 4
-            and all(_OCR_WORD.fullmatch(word) for word in words)
-            and len(lettered) >= 2
-            and not all(word.strip(".,:;").upper() in ANNOTATION_WORDS for word in lettered)
-        )
-        name_word = any(
-            _PERSON_NAME_SEPARATOR.fullmatch(word) or (_MERGED_NAME.fullmatch(word) and word not in ANNOTATION_WORDS)
-            for word in words
-        )
-        if (confident and is_name_line) or name_word:
+        digits = sum(character.isdigit() for character in line)
+        letters = sum(character.isalpha() for word in words if not _annotation(word) for character in word)
+        if (
+            digits >= MIN_LINE_DIGITS
+            or any(_name_word(word) for word in words)
+            or (confident and letters >= MIN_LINE_LETTERS)
+        ):
             spans.append((position, position + len(line)))
         position += len(line) + 1
     return spans

@@ -12,7 +12,7 @@ from PIL.ImageFilter import GaussianBlur
 from presidio_analyzer import RecognizerResult
 from presidio_image_redactor import ImageAnalyzerEngine
 
-from privacy.pii.burned_in import layout, line_boxes, name_like_lines, title_cased
+from privacy.pii.burned_in import layout, line_boxes, suspect_lines, title_cased
 from privacy.pii.ocr import OcrUnavailable, TesserocrOCR
 from privacy.pii.text import KnownTerms, PiiUnavailable, TextFilter
 
@@ -101,11 +101,9 @@ class ImageFilter:
     def _fill_text(
         self, item: ImageText, results: list[RecognizerResult], known: tuple[KnownTerms, ...], found: Counter
     ) -> Image.Image:
-        results = results + [result for terms in known for result in terms.results(item.text, whole_words=False)]
+        results = results + [result for terms in known for result in terms.in_ocr_text(item.text)]
         found.update(result.entity_type for result in results)
-        name_lines = name_like_lines(item.text, item.ocr_result)
-        found["PERSON"] += len(name_lines)
-        hits = [(result.start, result.end) for result in results] + name_lines
+        hits = [(result.start, result.end) for result in results] + suspect_lines(item.text, item.ocr_result)
         boxes = line_boxes(item.ocr_result, item.spans, hits)
         image = item.image
         if boxes:

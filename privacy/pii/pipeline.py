@@ -80,13 +80,15 @@ class PiiFilter:
     def run(self, records: list[Record], out: Path | None, show_progress: bool = False) -> PiiReport:
         """Filter records into out (None: count only); a record that cannot be filtered is dropped and counted.
 
-        Names found anywhere at the site (text, image metadata, DICOM headers) are redacted everywhere.
+        Names found anywhere at the site (text, image metadata, DICOM headers) are redacted everywhere; every
+        PII value found in a record (its text, metadata, DICOM header) is also looked for in its image's text.
         """
         report = PiiReport()
         report.events["records-in"] = len(records)
         sidecars = [self._sidecar(record) for record in records]
         fields = [_texts_of(record) for record in records]
-        texts = [normalize_text(text) for pairs in fields for _, text in pairs]
+        normalized = [[normalize_text(text) for _, text in pairs] for pairs in fields]
+        texts = [text for record_texts in normalized for text in record_texts]
         metadata = [normalize_text(text) for sidecar in sidecars if sidecar for text in sidecar.metadata]
         names = self.text.person_names(texts + metadata)
         names.update(name for sidecar in sidecars if sidecar for name in sidecar.header_names)
@@ -99,7 +101,9 @@ class PiiFilter:
         with bar as advance, (out / METADATA).open("w", encoding="utf-8") if out else nullcontext() as lines:
             for first in range(0, len(records), IMAGE_BATCH):
                 batch = range(first, min(first + IMAGE_BATCH, len(records)))
-                pending = [self._read(i, records[i], per_record[i], sidecars[i], known, report) for i in batch]
+                pending = [
+                    self._read(i, records[i], per_record[i], normalized[i], sidecars[i], known, report) for i in batch
+                ]
                 for entry in self._finish([item for item in pending if item is not None], out, report):
                     report.events["records-out"] += 1
                     if lines is not None:
@@ -120,6 +124,7 @@ class PiiFilter:
         index: int,
         record: Record,
         texts: list[tuple[str, Redaction]],
+        normalized_texts: list[str],
         sidecar: Sidecar | None,
         known: KnownTerms,
         report: PiiReport,
@@ -139,16 +144,17 @@ class PiiFilter:
                 for redaction in self.text.redact(list(sidecar.metadata), known):
                     metadata_counts.update(redaction.found)
                 report.found("image-metadata", metadata_counts)
+            metadata = [normalize_text(text) for text in sidecar.metadata]
+            own = KnownTerms([*self.text.values(normalized_texts + metadata, known), *sidecar.header_values])
             path = record.image_path
             if is_dicom(path):
                 dataset, pixels = read_dicom(path)
-                image_text = self.images.read(pixels)
-                return _Pending(index, record, texts, image_text, (known, KnownTerms(sidecar.header_values)), dataset)
+                return _Pending(index, record, texts, self.images.read(pixels), (known, own), dataset)
             with Image.open(path) as original:
                 image_format = original.format or "PNG"
                 original.load()
                 image_text = self.images.read(original)
-            return _Pending(index, record, texts, image_text, (known,), None, image_format)
+            return _Pending(index, record, texts, image_text, (known, own), None, image_format)
         except Exception as error:
             self._unfilterable(record, error, report)
             return None

@@ -33,6 +33,7 @@ from presidio_analyzer.predefined_recognizers import (
 )
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig
+from rapidfuzz import fuzz, process
 
 from fedvlm.config import PiiSection
 from privacy.pii.entities import ENTITY_TYPES, MIN_DIGITS
@@ -120,13 +121,16 @@ def _may_hold_pii(text: str) -> bool:
 
 
 class KnownTerms:
-    """Values known to identify someone at this site (names found anywhere, DICOM header values).
+    """Values known to identify someone at this site (names found anywhere, a record's own PII values).
 
     A name the analyzer finds once (after "Patient", in a DICOM header, in EXIF) is redacted wherever it
-    recurs, also where NER alone would miss it.
+    recurs, also where NER alone would miss it. In OCR text a value also counts where it is read inside a
+    word ('^' misread) or with about one misread letter in five.
     """
 
     MIN_LENGTH = 3
+    FUZZY_MIN_LENGTH = 5  # shorter words have too many neighbours to compare loosely
+    FUZZY_SCORE = 80  # rapidfuzz ratio: one substituted letter in five
 
     def __init__(self, terms: Iterable[str]) -> None:
         whole = {normalize_text(term).strip() for term in terms}
@@ -135,13 +139,35 @@ class KnownTerms:
         alternatives = "|".join(regex.escape(part) for part in parts)
         self.words = regex.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", regex.IGNORECASE) if parts else None
         self.anywhere = regex.compile(alternatives, regex.IGNORECASE) if parts else None
+        loose = {_alphanumeric(part) for part in parts}
+        self.loose = sorted(part for part in loose if len(part) >= self.FUZZY_MIN_LENGTH)
 
-    def results(self, text: str, whole_words: bool = True) -> list[RecognizerResult]:
-        """Every occurrence in text, as Presidio results; OCR text is searched inside words too ('^' misread)."""
-        pattern = self.words if whole_words else self.anywhere
-        if pattern is None:
-            return []
-        return [RecognizerResult("PERSON", m.start(), m.end(), 0.95) for m in pattern.finditer(text)]
+    def results(self, text: str) -> list[RecognizerResult]:
+        """Every whole-word occurrence in text, as Presidio results."""
+        return self._found(self.words, text)
+
+    def in_ocr_text(self, text: str) -> list[RecognizerResult]:
+        """Every occurrence in OCR text: inside words too, and words within one misread letter in five."""
+        found = self._found(self.anywhere, text)
+        if self.loose:
+            for word in _OCR_TOKEN.finditer(text):
+                loose = _alphanumeric(word.group())
+                if len(loose) >= self.FUZZY_MIN_LENGTH and process.extractOne(
+                    loose, self.loose, scorer=fuzz.ratio, score_cutoff=self.FUZZY_SCORE
+                ):
+                    found.append(RecognizerResult("PERSON", word.start(), word.end(), 0.9))
+        return found
+
+    @staticmethod
+    def _found(pattern: regex.Pattern | None, text: str) -> list[RecognizerResult]:
+        return [RecognizerResult("PERSON", m.start(), m.end(), 0.95) for m in pattern.finditer(text)] if pattern else []
+
+
+_OCR_TOKEN = regex.compile(r"\S+")
+
+
+def _alphanumeric(text: str) -> str:
+    return "".join(character for character in text.lower() if character.isalnum())
 
 
 @dataclass
@@ -225,6 +251,10 @@ class TextFilter:
                 if recognizer == NAME_RECOGNIZER and _FULL_NAME.fullmatch(name):
                     names.add(name)
         return names
+
+    def values(self, texts: list[str], known: KnownTerms) -> list[str]:
+        """The PII values found in normalized texts, to look for them elsewhere (never to be output)."""
+        return [text[result.start : result.end] for text in texts for result in self.findings(text, known)]
 
     def findings(self, text: str, known: KnownTerms) -> list[RecognizerResult]:
         """Analyzer results for one normalized text plus every occurrence of a known identifying term."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy
 
-STROKE_KERNEL = 11  # top-hat window in OCR pixels: wider than a stroke, narrower than most shapes
+STROKE_KERNEL = 7  # top-hat window in OCR pixels: wider than a stroke, narrower than thin anatomy (11 let slivers in)
 POLARITIES = (cv2.MORPH_TOPHAT, cv2.MORPH_BLACKHAT)  # bright strokes, dark strokes
 MIN_CHARACTER_SIDE = 3  # smaller components are specks, not letters (they still travel inside a line)
 MIN_LINE_HEIGHT = 6  # lower candidates are illegible at OCR scale
