@@ -4,8 +4,10 @@ Text: on bench/pii_eval_set.py (labelled, written apart from the demo generator)
 text survives: its digits (compared without separators) or any of its name-like words. Harmless wording is
 kept when it survives verbatim. Out of the box = AnalyzerEngine with its default recognizers on the same
 spaCy model, AnonymizerEngine replacing every finding. Images: metadata PII after filtering vs a plain
-re-save; burned-in names filled (90% of the name's box) vs presidio-image-redactor's defaults. Demo share:
-filtering one demo site (240 records, once) vs that site's local training over the demo's 15 rounds.
+re-save; burned-in names filled (90% of the name's box) vs presidio-image-redactor's defaults; names and MRNs
+filled on scans drawn as the demo draws them (simulations.synthetic_pii.burned_scan gives each value's pixels);
+what stays untouched (images without text, scan annotations). Demo share: filtering one demo site (240
+records, once) vs that site's local training over the demo's 15 rounds.
 
     python -m bench.pii
 """
@@ -36,9 +38,9 @@ from fedvlm.config import PiiSection, RunConfig
 from privacy.pii.normalize import normalize_text
 from privacy.pii.pipeline import PiiFilter
 from privacy.pii.text import KnownTerms, TextFilter
-from simulations.scenarios import hospital_record, site_profile
+from simulations.scenarios import SCENARIOS, site_profile
 from simulations.synth import site_dir, write_scenario
-from simulations.synthetic_pii import burn_in, identity
+from simulations.synthetic_pii import burned_scan
 from vlm.base_model import ensure_base_model
 from vlm.lora import load_with_lora
 from vlm.records import load_dataset
@@ -283,38 +285,44 @@ def burned_in_benchmark(pii_filter: PiiFilter, analyzer: AnalyzerEngine, scan_se
     )
 
 
-def _demo_scan(rng: random.Random) -> tuple[Image.Image, dict[str, numpy.ndarray]]:
-    """A scan as the demo generator writes it, and per burned-in line the pixels of its PII value (not its cue)."""
-    image, _ = hospital_record(rng, site_profile(rng.randrange(4), 4))
-    person = identity(rng)
-    plain = numpy.asarray(image).copy()
-    lines = {"name": ("top", "Name: ", person.name), "MRN": ("bottom", "MRN ", person.mrn)}
-    burn_in(image, [(position, cue + value) for position, cue, value in lines.values()], rng)
-    drawn = numpy.asarray(image) != plain
-    font = ImageFont.load_default(size=max(10, image.height // 12))
-    values = {}
-    for kind, (position, cue, _) in lines.items():
-        rows = slice(0, image.height // 2) if position == "top" else slice(image.height // 2, image.height)
-        mask = numpy.zeros_like(drawn)
-        mask[rows] = drawn[rows]
-        left = int(numpy.nonzero(mask.any(axis=0))[0][0])
-        mask[:, : left + int(font.getlength(cue))] = False
-        values[kind] = mask
-    return image, values
+DEMO_SCAN_SETS = ((21, "the kernel and line rules were chosen on it"), (22, "held out"), (23, "held out"))
+ANNOTATIONS = ("PORTABLE CHEST", "AP SUPINE", "LATERAL VIEW", "PA ERECT", "L", "R", "5 cm", "CT HEAD", "AXIAL")
 
 
-def demo_scans_benchmark(pii_filter: PiiFilter, count: int = 120, seed: int = 21) -> None:
+def demo_scans_benchmark(pii_filter: PiiFilter, seed: int, title: str, count: int = 120) -> None:
     """Burned-in PII on scans drawn as the demo draws them (10 px text at 128 px): from the pixels alone."""
     rng = random.Random(seed)
     filled = Counter()
     for _ in range(count):
-        image, values = _demo_scan(rng)
+        image, values = burned_scan(rng)
         clean = numpy.asarray(pii_filter.images.clean(image, KnownTerms(()))[0])
         filled.update(kind for kind, mask in values.items() if (clean[mask] == 0).mean() >= 0.9)
     console.print(
-        f"burned-in PII filled on demo-style scans (90% of the value's pixels, OCR alone, no known names): "
-        f"names [bold]{filled['name']}/{count} = {filled['name'] / count:.1%}[/bold], "
+        f"burned-in PII filled on demo-style scans, seed {seed} ({title}; 90% of the value's pixels, from the "
+        f"pixels alone): names [bold]{filled['name']}/{count} = {filled['name'] / count:.1%}[/bold], "
         f"MRNs [bold]{filled['MRN']}/{count} = {filled['MRN'] / count:.1%}[/bold]"
+    )
+
+
+def harmless_images_benchmark(pii_filter: PiiFilter, count: int = 60) -> None:
+    """What the burned-in filter leaves alone: scans and photos without text, and scan annotations."""
+    rng = random.Random(6)
+    untouched = Counter()
+    for scenario in ("hospital", "retail"):
+        for _ in range(count):
+            image, _ = SCENARIOS[scenario](rng, site_profile(rng.randrange(4), 4))
+            untouched[scenario] += pii_filter.images.clean(image, KnownTerms(()))[1]["image-text-boxes"] == 0
+    kept = 0
+    for _ in range(count):
+        image, _ = SCENARIOS["hospital"](rng, site_profile(rng.randrange(4), 4))
+        plain = numpy.asarray(image).copy()
+        position = (rng.randint(2, 6), rng.choice([2, image.height - 14]))
+        ImageDraw.Draw(image).text(position, rng.choice(ANNOTATIONS), fill=235, font=ImageFont.load_default(size=10))
+        drawn = numpy.asarray(image) != plain
+        kept += (numpy.asarray(pii_filter.images.clean(image, KnownTerms(()))[0])[drawn] == 0).mean() < 0.1
+    console.print(
+        f"images without text left untouched: scans {untouched['hospital']}/{count}, photos "
+        f"{untouched['retail']}/{count}; burned-in scan annotations ('PORTABLE CHEST', 'L', '5 cm') kept {kept}/{count}"
     )
 
 
@@ -352,7 +360,9 @@ def main() -> None:
         analyzer = out_of_the_box()[0]
         for scan_set in SCAN_SETS:
             burned_in_benchmark(pii_filter, analyzer, scan_set)
-        demo_scans_benchmark(pii_filter)
+        for seed, title in DEMO_SCAN_SETS:
+            demo_scans_benchmark(pii_filter, seed, title)
+        harmless_images_benchmark(pii_filter)
         demo_share(Path(tmp))
 
 

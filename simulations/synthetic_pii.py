@@ -14,6 +14,8 @@ from PIL.PngImagePlugin import PngInfo
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
+from simulations.scenarios import hospital_record, site_profile
+
 FIRST_NAMES = (
     "Amara", "Björn", "Chiara", "Dmitri", "Émilie", "Fatima", "Giorgos", "Hiroshi", "Ingrid", "Jamal",
     "Kenji", "Lucía", "Mehmet", "Nkechi", "Oksana", "Pablo", "Qiang", "Rania", "Saoirse", "Tomás",
@@ -113,6 +115,27 @@ def burn_in(image: Image.Image, lines: list[tuple[str, str]], rng: random.Random
         y = 2 if position == "top" else image.height - font.size - 4
         draw.text((rng.randint(2, 6), y), text, fill=colour, font=font)
     return image
+
+
+def burned_scan(rng: random.Random, size_px: int = 128) -> tuple[Image.Image, dict[str, numpy.ndarray]]:
+    """A hospital scan with a name and an MRN burned in as the demo draws them, and the pixels of each value
+    (not of its cue): ground truth for tests and benchmarks of the burned-in text filter."""
+    image, _ = hospital_record(rng, site_profile(rng.randrange(4), 4), size_px)
+    person = identity(rng)
+    plain = numpy.asarray(image).copy()
+    lines = {"name": ("top", "Name: ", person.name), "MRN": ("bottom", "MRN ", person.mrn)}
+    burn_in(image, [(position, cue + value) for position, cue, value in lines.values()], rng)
+    drawn = numpy.asarray(image) != plain
+    font = ImageFont.load_default(size=max(10, image.height // 12))
+    values = {}
+    for kind, (position, cue, _) in lines.items():
+        half = slice(0, image.height // 2) if position == "top" else slice(image.height // 2, image.height)
+        mask = numpy.zeros_like(drawn)
+        mask[half] = drawn[half]
+        left = int(numpy.nonzero(mask.any(axis=0))[0][0])
+        mask[:, : left + int(font.getlength(cue))] = False
+        values[kind] = mask
+    return image, values
 
 
 def scan_as_dicom(image: Image.Image, person: Identity, rng: random.Random) -> Dataset:
