@@ -15,13 +15,14 @@ def injected(*sites: Path) -> list[str]:
 
 
 def leaked(values: list[str], text: str) -> list[str]:
-    """Values whose text survives in text: names case-insensitively, identifiers by their digits alone
-    (any separators between them, but not inside a longer number such as a float's decimals)."""
+    """Values whose text survives in text: values with letters case-insensitively, identifiers also by their
+    digits alone (any separators between them, but not inside a longer number such as a float's decimals)."""
     found = []
     for value in values:
         digits = re.sub(r"\D", "", value)
         spread = r"(?<!\d)" + r"[\s\-./()]*".join(digits) + r"(?!\d)"
-        if value.lower() in text.lower() or (len(digits) >= 6 and re.search(spread, text)):
+        has_letters = any(character.isalpha() for character in value)
+        if (has_letters and value.lower() in text.lower()) or (len(digits) >= 5 and re.search(spread, text)):
             found.append(value)
     return found
 
