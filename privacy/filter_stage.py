@@ -21,7 +21,7 @@ from privacy.pii.report import REPORT_FILE, PiiReport
 from vlm.base_model import cache_root
 from vlm.records import METADATA, Record, load_dataset
 
-FILTER_VERSION = "1"
+FILTER_VERSION = "2"
 COMPLETE = ".complete"
 
 
