@@ -126,7 +126,7 @@ def test_a_record_s_own_identifier_is_filled_in_its_image(tmp_path, pii_filter):
     image = Image.new("L", (160, 160), 10)
     ImageDraw.Draw(image).text((8, 8), "AB-12", fill=235, font=ImageFont.load_default(size=16))
     rows = [("with.png", "account AB-12 is on file."), ("without.png", "a scan of the chest.")]
-    for file_name, caption in rows:
+    for file_name, _ in rows:
         image.save(tmp_path / file_name)
     (tmp_path / "metadata.jsonl").write_text(
         "".join(json.dumps({"file_name": name, "caption": caption}) + "\n" for name, caption in rows)
