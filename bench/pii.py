@@ -40,7 +40,7 @@ from privacy.pii.pipeline import PiiFilter
 from privacy.pii.text import KnownTerms, TextFilter
 from simulations.scenarios import SCENARIOS, site_profile
 from simulations.synth import site_dir, write_scenario
-from simulations.synthetic_pii import burned_scan
+from simulations.synthetic_pii import burn_in, burned_scan
 from vlm.base_model import ensure_base_model
 from vlm.lora import load_with_lora
 from vlm.records import load_dataset
@@ -316,8 +316,7 @@ def harmless_images_benchmark(pii_filter: PiiFilter, count: int = 60) -> None:
     for _ in range(count):
         image, _ = SCENARIOS["hospital"](rng, site_profile(rng.randrange(4), 4))
         plain = numpy.asarray(image).copy()
-        position = (rng.randint(2, 6), rng.choice([2, image.height - 14]))
-        ImageDraw.Draw(image).text(position, rng.choice(ANNOTATIONS), fill=235, font=ImageFont.load_default(size=10))
+        burn_in(image, [(rng.choice(["top", "bottom"]), rng.choice(ANNOTATIONS))], rng)
         drawn = numpy.asarray(image) != plain
         kept += (numpy.asarray(pii_filter.images.clean(image, KnownTerms(()))[0])[drawn] == 0).mean() < 0.1
     console.print(

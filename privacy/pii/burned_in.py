@@ -43,6 +43,7 @@ ANNOTATION_WORDS = frozenset(
     }
 )
 _ANNOTATIONS = sorted(ANNOTATION_WORDS)
+_PUNCTUATION = ".,:;!'\"-"  # stripped from an OCR word's ends before it is compared
 _MERGED_NAME = regex.compile(r"\p{Lu}{11,}")  # 'FAMILY^GIVEN' with '^' read as a letter: one long token
 _PERSON_NAME_SEPARATOR = regex.compile(r"[\p{L}'’-]{2,}[\^*“”‘\"~]+[\p{L}'’-]{2,}")  # DICOM 'FAMILY^GIVEN', '^' misread
 
@@ -57,7 +58,7 @@ def _anchored_lines(ocr_result: dict) -> list[bool]:
 
 def _annotation(word: str) -> bool:
     """A scan annotation word, also when misread by one letter in five."""
-    word = word.strip(".,:;!'\"-").upper()
+    word = word.strip(_PUNCTUATION).upper()
     if word in ANNOTATION_WORDS:
         return True
     return len(word) >= 5 and process.extractOne(word, _ANNOTATIONS, scorer=fuzz.ratio, score_cutoff=80) is not None
@@ -65,7 +66,7 @@ def _annotation(word: str) -> bool:
 
 def _name_word(word: str) -> bool:
     """A DICOM 'FAMILY^GIVEN' name, '^' misread or merged into one long word of capitals."""
-    word = word.strip(".,:;!'\"-")
+    word = word.strip(_PUNCTUATION)
     return bool(_PERSON_NAME_SEPARATOR.fullmatch(word) or (_MERGED_NAME.fullmatch(word) and not _annotation(word)))
 
 
