@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import dp_accounting
 import pytest
@@ -45,24 +46,51 @@ def test_epsilon_rises_each_round_and_a_site_out_of_budget_refuses(tmp_path, tin
     assert ledgers == ["site-0", "site-1"]
 
 
-def test_a_killed_dp_run_resumes_without_resetting_epsilon_and_a_lost_ledger_stops_its_site(tmp_path, tiny_model_dir):
+def _ledger(out: Path, site: str) -> dict | None:
+    path = next((out / "site-state" / site).glob("dp-ledger-*.json"), None)
+    return json.loads(path.read_text())["ledger"] if path else None
+
+
+def _spent_uncommitted(out: Path) -> bool:
+    """site-0 has written the spend of a round the server has not committed."""
+    ledger = _ledger(out, "site-0")
+    return ledger is not None and max(ledger["rounds"]) > max(row["round"] for row in _rows(out))
+
+
+@pytest.mark.parametrize("kill_mid_round", [False, True], ids=["after-a-round", "after-a-spend-before-its-commit"])
+def test_a_killed_dp_run_resumes_without_resetting_epsilon_and_a_lost_ledger_stops_its_site(
+    tmp_path, tiny_model_dir, kill_mid_round
+):
     out = tmp_path / "run"
     settings = _sets("privacy.dp.target_epsilon=8", "train.local_steps=12")
     command = _fedvlm("simulate", "--out", str(out), *SMALL, "--clients", "2", "--rounds", "4", *LOCAL_DP, *settings)
-    done_before = _killed_after_a_round(command, out, rounds=4)
+    until = (lambda: _spent_uncommitted(out)) if kill_mid_round else (lambda: True)
+    done_before = _killed_after_a_round(command, out, rounds=4, until=until)
     spent_before = _sites(_rows(out)[done_before])["site-0"]
-    for ledger in (out / "site-state" / "site-1").glob("dp-ledger-*.json"):
-        ledger.unlink()
+    for lost in (out / "site-state" / "site-1").glob("dp-ledger-*.json"):
+        lost.unlink()
 
     _run("simulate", "--out", str(out), "--resume")
     rows = _rows(out)
     assert [row["round"] for row in rows] == [0, 1, 2, 3, 4]
     resumed = [_sites(row)["site-0"] for row in rows[done_before + 1 :]]
-    assert resumed[0]["steps"] > spent_before["steps"] and resumed[0]["epsilon"] > spent_before["epsilon"]
-    assert all(b["epsilon"] > a["epsilon"] for a, b in zip(resumed, resumed[1:]))
-    assert resumed[-1]["epsilon"] <= 8.0
-    for row in rows[done_before + 1 :]:  # site-1 refuses to restart at ε = 0; site-0 carries on
-        assert "site-1" not in _sites(row) and (row["participants"], row["failures"]) == (1, 1)
+    # A kill after site-0 wrote a round's spend but before the server committed that round leaves the spend in
+    # its ledger: that round is trained again on top of it, and the noise planned for 4 rounds runs out early.
+    ledger = _ledger(out, "site-0")
+    spent_twice = len(ledger["rounds"]) - len(set(ledger["rounds"]))
+    assert spent_twice == 1 or not kill_mid_round
+    assert resumed[0]["steps"] == spent_before["steps"] + 12 * (1 + spent_twice)
+    assert resumed[0]["epsilon"] > spent_before["epsilon"]
+    for before, after in zip(resumed, resumed[1:]):
+        if after["status"] == "trained":
+            assert after["steps"] == before["steps"] + 12 and after["epsilon"] > before["epsilon"]
+        else:  # out of budget: nothing more is spent
+            assert after["status"] == "budget-exhausted" and after == {**before, "status": after["status"]}
+    assert resumed[-1]["steps"] == 12 * len(ledger["rounds"]) and resumed[-1]["epsilon"] <= 8.0
+    assert [figures["status"] for figures in resumed].count("budget-exhausted") == spent_twice
+    for row, figures in zip(rows[done_before + 1 :], resumed):  # site-1 refuses to restart at ε = 0
+        assert "site-1" not in _sites(row) and row["failures"] == 1
+        assert row["participants"] == (figures["status"] == "trained")
 
 
 def _central_epsilon(noise_multiplier: float, releases: int, delta: float) -> float:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -63,12 +64,13 @@ def _sets(*overrides: str) -> list[str]:
     return [part for override in overrides for part in ("--set", override)]
 
 
-def _killed_after_a_round(command: list[str], out: Path, rounds: int) -> int:
-    """Start a run and SIGKILL it once a round is committed; the last committed round (asserted mid-way)."""
+def _killed_after_a_round(command: list[str], out: Path, rounds: int, until: Callable[[], bool] = lambda: True) -> int:
+    """Start a run and SIGKILL it once a round is committed and until() holds; the last committed round (asserted
+    mid-way)."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        if (out / "metrics.jsonl").is_file() and any(r["round"] >= 1 for r in _rows(out)):
+        if (out / "metrics.jsonl").is_file() and any(r["round"] >= 1 for r in _rows(out)) and until():
             break
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)
