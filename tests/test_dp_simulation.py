@@ -64,8 +64,7 @@ def test_a_killed_dp_run_resumes_without_resetting_epsilon_and_a_lost_ledger_sto
     out = tmp_path / "run"
     settings = _sets("privacy.dp.target_epsilon=8", "train.local_steps=12")
     command = _fedvlm("simulate", "--out", str(out), *SMALL, "--clients", "2", "--rounds", "4", *LOCAL_DP, *settings)
-    until = (lambda: _spent_uncommitted(out)) if kill_mid_round else (lambda: True)
-    done_before = _killed_after_a_round(command, out, rounds=4, until=until)
+    done_before = _killed_after_a_round(command, out, 4, until=lambda: not kill_mid_round or _spent_uncommitted(out))
     spent_before = _sites(_rows(out)[done_before])["site-0"]
     for lost in (out / "site-state" / "site-1").glob("dp-ledger-*.json"):
         lost.unlink()
