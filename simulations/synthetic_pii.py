@@ -106,9 +106,13 @@ def retail_text(rng: random.Random, person: Identity) -> tuple[str, list[str]]:
     )
 
 
+def _burn_in_font(image: Image.Image) -> ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=max(10, image.height // 12))
+
+
 def burn_in(image: Image.Image, lines: list[tuple[str, str]], rng: random.Random) -> Image.Image:
     """Draw text into the pixels, as scanners and label printers do: lines are (position, text), top or bottom."""
-    font = ImageFont.load_default(size=max(10, image.height // 12))
+    font = _burn_in_font(image)
     draw = ImageDraw.Draw(image)
     colour = 235 if image.mode == "L" else (20, 20, 20)
     for position, text in lines:
@@ -126,7 +130,7 @@ def burned_scan(rng: random.Random, size_px: int = 128) -> tuple[Image.Image, di
     lines = {"name": ("top", "Name: ", person.name), "MRN": ("bottom", "MRN ", person.mrn)}
     burn_in(image, [(position, cue + value) for position, cue, value in lines.values()], rng)
     drawn = numpy.asarray(image) != plain
-    font = ImageFont.load_default(size=max(10, image.height // 12))
+    font = _burn_in_font(image)
     values = {}
     for kind, (position, cue, _) in lines.items():
         half = slice(0, image.height // 2) if position == "top" else slice(image.height // 2, image.height)

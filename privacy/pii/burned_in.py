@@ -10,6 +10,15 @@ ANCHOR_CONFIDENCE = 60  # a wordy OCR line needs one word read this confidently:
 MIN_WORD_CONFIDENCE = 40  # below: hidden from the analyzer (noise) unless it holds a digit; known names still match
 MIN_LINE_LETTERS = 4  # a confidently read line with this many letters outside annotation words may name someone
 MIN_LINE_DIGITS = 5  # a burned-in line with this many digits holds an identifier or a date
+MISREAD_MIN_LENGTH = 5  # shorter words have too many neighbours to compare loosely
+MISREAD_SCORE = 80  # rapidfuzz ratio: one substituted letter in five
+
+
+def misread_of(word: str, choices: list[str]) -> bool:
+    """Whether OCR may have read one of choices as word (about one misread letter in five)."""
+    return len(word) >= MISREAD_MIN_LENGTH and bool(
+        process.extractOne(word, choices, scorer=fuzz.ratio, score_cutoff=MISREAD_SCORE)
+    )
 
 
 def _has_digit(word: str) -> bool:
@@ -61,7 +70,7 @@ def _annotation(word: str) -> bool:
     word = word.strip(_PUNCTUATION).upper()
     if word in ANNOTATION_WORDS:
         return True
-    return len(word) >= 5 and process.extractOne(word, _ANNOTATIONS, scorer=fuzz.ratio, score_cutoff=80) is not None
+    return misread_of(word, _ANNOTATIONS)
 
 
 def _name_word(word: str) -> bool:

@@ -33,9 +33,9 @@ from presidio_analyzer.predefined_recognizers import (
 )
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig
-from rapidfuzz import fuzz, process
 
 from fedvlm.config import PiiSection
+from privacy.pii.burned_in import MISREAD_MIN_LENGTH, misread_of
 from privacy.pii.entities import ENTITY_TYPES, MIN_DIGITS
 from privacy.pii.normalize import normalize_text
 from privacy.pii.recognizers import NAME_RECOGNIZER, CuedIdentifierRecognizer, pattern_recognizers
@@ -129,8 +129,6 @@ class KnownTerms:
     """
 
     MIN_LENGTH = 3
-    FUZZY_MIN_LENGTH = 5  # shorter words have too many neighbours to compare loosely
-    FUZZY_SCORE = 80  # rapidfuzz ratio: one substituted letter in five
 
     def __init__(self, terms: Iterable[str]) -> None:
         whole = {normalize_text(term).strip() for term in terms}
@@ -140,7 +138,7 @@ class KnownTerms:
         self.words = regex.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", regex.IGNORECASE) if parts else None
         self.anywhere = regex.compile(alternatives, regex.IGNORECASE) if parts else None
         loose = {_alphanumeric(part) for part in parts}
-        self.loose = sorted(part for part in loose if len(part) >= self.FUZZY_MIN_LENGTH)
+        self.loose = sorted(part for part in loose if len(part) >= MISREAD_MIN_LENGTH)
 
     def results(self, text: str) -> list[RecognizerResult]:
         """Every whole-word occurrence in text, as Presidio results."""
@@ -151,10 +149,7 @@ class KnownTerms:
         found = self._found(self.anywhere, text)
         if self.loose:
             for word in _OCR_TOKEN.finditer(text):
-                loose = _alphanumeric(word.group())
-                if len(loose) >= self.FUZZY_MIN_LENGTH and process.extractOne(
-                    loose, self.loose, scorer=fuzz.ratio, score_cutoff=self.FUZZY_SCORE
-                ):
+                if misread_of(_alphanumeric(word.group()), self.loose):
                     found.append(RecognizerResult("PERSON", word.start(), word.end(), 0.9))
         return found
 
