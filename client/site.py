@@ -12,10 +12,11 @@ from PIL import Image
 
 from fedvlm.config import PiiSection, RunConfig
 from privacy.filter_stage import filter_records
+from vlm.attributes import AttributeSchema
 from vlm.base_model import ensure_base_model
 from vlm.loading import weights_hash
 from vlm.lora import LoraSettings, load_with_lora
-from vlm.records import LoadReport, Record, load_dataset
+from vlm.records import DatasetError, LoadReport, Record, load_dataset
 
 log = logging.getLogger("fedvlm.site")
 
@@ -47,14 +48,26 @@ def _in_holdout(record: Record, fraction: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
-@cache
-def site_data(data_path: str, holdout_fraction: float, pii_settings_json: str) -> SiteData:
-    """Load, validate, PII-filter and split a site folder (cached for the life of the process)."""
-    records, report = load_dataset(Path(data_path))
-    for problem in report.problems:  # file, line and field only; stays in the site's own log
+def _log_problems(report: LoadReport | None) -> None:
+    """Each skipped record's file, line and field (never a value); stays in the site's own log."""
+    for problem in report.messages() if report else ():
         log.warning("skipped record: %s", problem)
+
+
+@cache
+def site_data(
+    data_path: str, holdout_fraction: float, pii_settings_json: str, schema: AttributeSchema | None = None
+) -> SiteData:
+    """Load, validate, PII-filter and split a site folder (cached for the life of the process)."""
+    schema = schema or AttributeSchema()
+    try:
+        records, report = load_dataset(Path(data_path), schema)
+    except DatasetError as error:
+        _log_problems(error.report)
+        raise
+    _log_problems(report)
     pii_settings = PiiSection.model_validate_json(pii_settings_json)
-    clean, filter_counts = filter_records(Path(data_path), records, pii_settings)
+    clean, filter_counts = filter_records(Path(data_path), records, pii_settings, schema)
     holdout = [r for r in clean if _in_holdout(r, holdout_fraction)]
     train = [r for r in clean if not _in_holdout(r, holdout_fraction)]
     if not train:

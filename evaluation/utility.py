@@ -9,6 +9,7 @@ from urllib.parse import quote, unquote
 
 import torch
 
+from vlm.attributes import suppress_small_cells
 from vlm.collate import TextPair, encode_batch, target_log_likelihood, to_model
 from vlm.records import Record
 
@@ -36,19 +37,24 @@ class VqaScore:
             self.groups[name][value][0] += int(hit)
             self.groups[name][value][1] += 1
 
-    def group_counts(self) -> dict[str, dict[str, dict[str, int]]]:
-        """Plain nested dict: attribute -> value -> {correct, total}."""
-        return {
+    def group_counts(self, min_group_size: int) -> dict[str, dict[str, dict[str, int]]]:
+        """Plain nested dict: attribute -> value -> {correct, total}; groups under min_group_size suppressed."""
+        counts = {
             name: {value: {"correct": c, "total": t} for value, (c, t) in sorted(values.items())}
             for name, values in sorted(self.groups.items())
         }
+        return suppress_small_cells(counts, min_group_size)
 
 
 GROUP_PREFIX = "group|"
 
 
-def group_metrics(groups: dict[str, dict[str, dict[str, int]]]) -> dict[str, int]:
-    """Flatten group counts into metric keys 'group|<name>|<value>|<field>' (name and value URL-quoted)."""
+def group_metrics(groups: dict[str, dict[str, dict[str, int]]], min_group_size: int) -> dict[str, int]:
+    """Flatten group counts into metric keys 'group|<name>|<value>|<field>' (name and value URL-quoted).
+
+    Groups under min_group_size (and their complements) are suppressed first: they never leave the site.
+    """
+    groups = suppress_small_cells(groups, min_group_size)
     return {
         f"{GROUP_PREFIX}{quote(name, safe='')}|{quote(value, safe='')}|{field_name}": count
         for name, values in groups.items()

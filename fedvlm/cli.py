@@ -7,9 +7,19 @@ import shutil
 import sys
 from pathlib import Path
 
+from fedvlm.cli_args import output_folder, positive_int, written_whole
 from fedvlm.config import ConfigError, RunConfig, load_config
 from fedvlm.pii_cli import add_pii_commands
-from server.run_dir import RunDir
+from server.run_dir import MARKER, RunDir
+
+
+def _rounds_done(out: Path) -> int:
+    from server.checkpoint import load_checkpoint
+
+    try:
+        return load_checkpoint(RunDir(out).checkpoints)[0].round
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{out}: cannot resume ({error})") from None
 
 
 def _simulate_config(args: argparse.Namespace, out: Path) -> RunConfig:
@@ -17,7 +27,11 @@ def _simulate_config(args: argparse.Namespace, out: Path) -> RunConfig:
     if args.resume:
         if args.config or args.set or args.clients is not None:
             raise ConfigError("--resume continues with RUN_DIR/config.toml: only --rounds may change")
-        return load_config(out / "config.toml", rounds)
+        config = load_config(out / "config.toml", rounds)
+        done = _rounds_done(out)
+        if config.federation.rounds < done:
+            raise ConfigError(f"--rounds {config.federation.rounds}: {out} has already run {done} rounds")
+        return config
     clients = [f"simulation.clients={args.clients}"] if args.clients is not None else []
     return load_config(args.config, list(args.set) + rounds + clients)
 
@@ -27,22 +41,26 @@ def _clear_run_dir(out: Path, overwrite: bool) -> None:
         return
     if not overwrite:
         raise ConfigError(f"{out}: run directory exists; pass --resume to continue it or --overwrite")
-    if not (RunDir(out).config.is_file() or RunDir(out).metrics.is_file()):
-        raise ConfigError(f"{out}: not a fedvlm run directory; refusing to delete it")
+    if not RunDir(out).is_run():
+        raise ConfigError(f"{out}: not a fedvlm run directory (no {MARKER} written by fedvlm); refusing to delete it")
     shutil.rmtree(out)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from simulations.runner import preflight, simulate
+    from simulations.runner import NoRoundTrained, preflight, simulate
 
-    out = Path(args.out)
+    out = output_folder(Path(args.out), "--out")
     if args.resume and not (out / "checkpoints").is_dir():
         raise ConfigError(f"{out}: nothing to resume (no checkpoints/)")
     config = _simulate_config(args, out)
     preflight(config)
     if not args.resume:
         _clear_run_dir(out, args.overwrite)
-    simulate(config, out, resume=args.resume)
+    try:
+        simulate(config, out, resume=args.resume)
+    except NoRoundTrained as error:
+        print(f"fedvlm: error: {error}", file=sys.stderr)
+        return 1
     _print_summary(RunDir(out))
     return 0
 
@@ -58,10 +76,18 @@ def _print_summary(run_dir: RunDir) -> None:
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
-    from simulations.synth import write_scenario
+    from simulations.synth import is_complete, write_scenario
 
-    root = write_scenario(args.scenario, args.sites, Path(args.out), args.records, args.eval_records, args.seed)
-    print(f"wrote {args.sites} site datasets and server-eval under {root}")
+    out = output_folder(Path(args.out), "--out")
+    if out.exists() and any(out.iterdir()):
+        if not args.overwrite:
+            raise ConfigError(f"{out}: folder exists and is not empty; pass --overwrite to replace a synthetic dataset")
+        if not is_complete(out):
+            raise ConfigError(f"{out}: not a dataset written by fedvlm data synth; refusing to delete it")
+        shutil.rmtree(out)
+    with written_whole(out) as staging:  # an interrupted run leaves nothing behind
+        write_scenario(args.scenario, args.sites, staging, args.records, args.eval_records, args.seed)
+    print(f"wrote {args.sites} site datasets and server-eval under {out}")
     return 0
 
 
@@ -72,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = commands.add_parser("simulate", help="run a federation on the Flower Simulation Engine")
     simulate.add_argument("--config", help="TOML configuration (default: the hospital demo)")
-    simulate.add_argument("--rounds", type=int, help="override federation.rounds")
-    simulate.add_argument("--clients", type=int, help="override simulation.clients (virtual sites)")
+    simulate.add_argument("--rounds", type=positive_int, help="override federation.rounds")
+    simulate.add_argument("--clients", type=positive_int, help="override simulation.clients (virtual sites)")
     simulate.add_argument("--out", default="runs/simulate", help="run directory (default: runs/simulate)")
     simulate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any key")
     simulate.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
@@ -83,11 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     synth = data.add_parser("synth", help="write synthetic site datasets and a server-eval set")
     synth.add_argument("--scenario", choices=["hospital", "retail"], required=True)
-    synth.add_argument("--sites", type=int, required=True)
+    synth.add_argument("--sites", type=positive_int, required=True)
     synth.add_argument("--out", required=True)
-    synth.add_argument("--records", type=int, default=240, help="records per site")
-    synth.add_argument("--eval-records", type=int, default=240)
+    synth.add_argument("--records", type=positive_int, default=240, help="records per site")
+    synth.add_argument("--eval-records", type=positive_int, default=240)
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--overwrite", action="store_true", help="replace a dataset fedvlm data synth wrote there")
     synth.set_defaults(handler=cmd_data_synth)
 
     add_pii_commands(commands)
@@ -102,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"fedvlm: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("fedvlm: interrupted; nothing partial was kept", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from privacy.pii.entities import ENTITY_TYPES, Operator
+from vlm.attributes import DEFAULT_ATTRIBUTES, DEFAULT_MIN_GROUP_SIZE, AttributeSchema
 from vlm.lora import LoraSettings
 from vlm.presets import PRESETS
 from vlm.training import TrainSettings
@@ -51,6 +52,10 @@ class LoraSection(_Section):
         return LoraSettings(self.r, self.alpha, self.dropout, tuple(self.target_modules), self.projector, self.ffa)
 
 
+def _default_attributes() -> dict[str, list[str]]:
+    return {name: list(values) for name, values in DEFAULT_ATTRIBUTES.items()}
+
+
 class DataSection(_Section):
     """Site datasets: an existing root with site-<i>/ and server-eval/, or synthetic data written into the run."""
 
@@ -60,6 +65,23 @@ class DataSection(_Section):
     eval_records: int = Field(240, ge=1)
     holdout_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     seed: int = 0
+    # Record attributes kept for per-group counts: name -> allowed values (bands such as "40-59" or "80+" also
+    # take a whole number); any other name or value is dropped at load time and counted.
+    attributes: dict[str, list[str]] = Field(default_factory=_default_attributes)
+    min_group_size: int = Field(DEFAULT_MIN_GROUP_SIZE, ge=1)  # smaller group counts never leave a site
+
+    @model_validator(mode="after")
+    def _declared_attributes(self) -> DataSection:
+        for name, values in self.attributes.items():
+            if not name.strip():
+                raise ValueError("attributes: an attribute name is empty")
+            if not values or len(set(values)) != len(values) or not all(value.strip() for value in values):
+                raise ValueError(f"attributes.{name}: needs one or more distinct, non-empty values")
+        return self
+
+    def attribute_schema(self) -> AttributeSchema:
+        """The declared attributes, as the loader takes them."""
+        return AttributeSchema.from_mapping(self.attributes)
 
 
 class TrainSection(_Section):
@@ -67,14 +89,21 @@ class TrainSection(_Section):
 
     local_steps: int = Field(25, ge=1)
     batch_size: int = Field(16, ge=1)
-    learning_rate: float = Field(2e-3, gt=0.0)
+    learning_rate: float = Field(5e-3, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
     optimizer: Literal["adamw", "sgd"] = "adamw"
+    schedule: Literal["cosine", "constant"] = "cosine"
 
     def settings(self, proximal_mu: float) -> TrainSettings:
         """As the dataclass the vlm package takes."""
         return TrainSettings(
-            self.local_steps, self.batch_size, self.learning_rate, self.weight_decay, proximal_mu, self.optimizer
+            self.local_steps,
+            self.batch_size,
+            self.learning_rate,
+            self.weight_decay,
+            proximal_mu,
+            self.optimizer,
+            self.schedule,
         )
 
 
@@ -263,7 +292,13 @@ def load_config(path: Path | str | None = None, overrides: list[str] | None = No
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"{path}: configuration file not found") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        except IsADirectoryError:
+            raise ConfigError(f"{path}: is a folder, not a configuration file") from None
+        except OSError as error:
+            raise ConfigError(f"{path}: configuration file cannot be read ({error.strerror or 'error'})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not valid TOML (not UTF-8 text)") from None
+        except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{path}: not valid TOML ({error})") from None
     data = apply_overrides(data, overrides or [])
     try:

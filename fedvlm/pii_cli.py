@@ -6,9 +6,20 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from fedvlm.cli_args import output_folder, written_whole
 from fedvlm.config import ConfigError, load_config
 from privacy.pii.report import REPORT_FILE
+
+if TYPE_CHECKING:
+    from vlm.records import LoadReport
+
+
+def _print_problems(report: LoadReport | None) -> None:
+    """Each skipped record's file, line and field (never the value), on stderr."""
+    for problem in report.messages() if report else ():
+        print(f"skipped {problem}", file=sys.stderr)
 
 
 def _filter_run(args: argparse.Namespace, source: Path, out: Path | None) -> dict:
@@ -16,13 +27,13 @@ def _filter_run(args: argparse.Namespace, source: Path, out: Path | None) -> dic
     from privacy.pii.text import PiiUnavailable
     from vlm.records import DatasetError, load_dataset
 
-    settings = load_config(args.config, list(args.set)).privacy.pii
+    config = load_config(args.config, list(args.set))
     try:
-        records, loading = load_dataset(source)
-        for problem in loading.problems:  # file, line and field; never the value
-            print(f"skipped {problem}", file=sys.stderr)
-        report = PiiFilter(settings).run(records, out, show_progress=True)
+        records, loading = load_dataset(source, config.data.attribute_schema())
+        _print_problems(loading)
+        report = PiiFilter(config.privacy.pii).run(records, out, show_progress=True)
     except DatasetError as error:
+        _print_problems(error.report)
         raise ConfigError(str(error)) from None
     except PiiUnavailable as error:
         raise ConfigError(f"PII filter cannot run, nothing was filtered: {error}") from None
@@ -36,14 +47,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_filter(args: argparse.Namespace) -> int:
-    """Write a filtered copy of a dataset (same format) plus pii_report.json."""
-    source, out = Path(args.source), Path(args.out)
+    """Write a filtered copy of a dataset (same format) plus pii_report.json, whole or not at all."""
+    source, out = Path(args.source), output_folder(Path(args.out), "OUT")
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out}: output folder exists and is not empty")
     if out.resolve() == source.resolve():
         raise ConfigError(f"{out}: output must differ from the input")
-    summary = _filter_run(args, source, out)
-    (out / REPORT_FILE).write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    with written_whole(out) as staging:  # an interrupted or failed run leaves nothing behind
+        summary = _filter_run(args, source, staging)
+        (staging / REPORT_FILE).write_text(json.dumps(summary, indent=1), encoding="utf-8")
     events = summary["events"]
     print(f"kept {events['records-out']} of {events['records-in']} records; report: {out / REPORT_FILE}")
     return 0

@@ -18,15 +18,16 @@ from filelock import FileLock
 from fedvlm.config import PiiSection
 from privacy.pii.pipeline import PiiFilter
 from privacy.pii.report import REPORT_FILE, PiiReport
+from vlm.attributes import AttributeSchema
 from vlm.base_model import cache_root
 from vlm.records import METADATA, Record, load_dataset
 
-FILTER_VERSION = "2"
+FILTER_VERSION = "3"  # 3: attributes screened against the declared schema (copies of version 2 may hold any)
 COMPLETE = ".complete"
 
 
-def _dataset_hash(folder: Path, records: list[Record], settings: PiiSection) -> str:
-    digest = hashlib.sha256(f"{FILTER_VERSION}\n{settings.model_dump_json()}\n".encode())
+def _dataset_hash(folder: Path, records: list[Record], settings: PiiSection, schema: AttributeSchema) -> str:
+    digest = hashlib.sha256(f"{FILTER_VERSION}\n{settings.model_dump_json()}\n{schema!r}\n".encode())
     if "hash" in {settings.default_operator, *settings.operators.values()}:
         secret = os.environ.get(settings.hash_secret_env, "")
         digest.update(hashlib.sha256(secret.encode()).digest())
@@ -36,9 +37,11 @@ def _dataset_hash(folder: Path, records: list[Record], settings: PiiSection) -> 
     return digest.hexdigest()
 
 
-def filtered_copy(folder: Path, records: list[Record], settings: PiiSection) -> tuple[Path, PiiReport]:
+def filtered_copy(
+    folder: Path, records: list[Record], settings: PiiSection, schema: AttributeSchema
+) -> tuple[Path, PiiReport]:
     """The filtered dataset for these records (written on first use) and the filter's report."""
-    target = cache_root() / "pii" / _dataset_hash(folder, records, settings)[:32]
+    target = cache_root() / "pii" / _dataset_hash(folder, records, settings, schema)[:32]
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
         if not (target / COMPLETE).is_file():
@@ -49,10 +52,16 @@ def filtered_copy(folder: Path, records: list[Record], settings: PiiSection) -> 
     return target, PiiReport.from_json(json.loads((target / REPORT_FILE).read_text(encoding="utf-8")))
 
 
-def filter_records(folder: Path, records: list[Record], settings: PiiSection) -> tuple[list[Record], dict[str, int]]:
-    """Records allowed into training, and the counts of what the filter did (never values)."""
+def filter_records(
+    folder: Path, records: list[Record], settings: PiiSection, schema: AttributeSchema | None = None
+) -> tuple[list[Record], dict[str, int]]:
+    """Records allowed into training, and the counts of what the filter did (never values).
+
+    records were loaded with schema (default: the demo's), so the copy holds declared attributes only.
+    """
+    schema = schema or AttributeSchema()
     if not settings.enabled:
         return list(records), {"pii-enabled": 0, **PiiReport().as_metrics()}
-    copy, report = filtered_copy(folder, records, settings)
-    filtered = load_dataset(copy)[0] if report.events["records-out"] else []
+    copy, report = filtered_copy(folder, records, settings, schema)
+    filtered = load_dataset(copy, schema)[0] if report.events["records-out"] else []
     return filtered, {"pii-enabled": 1, **report.as_metrics()}

@@ -18,7 +18,7 @@ def start(grid: Grid, config: RunConfig, out_dir: Path, resume: bool, gate: Gate
     run_dir = RunDir(out_dir)
     if not resume and run_dir.metrics.exists():
         raise FileExistsError(f"{run_dir.root}: already holds a run; resume it or choose another out-dir")
-    run_dir.root.mkdir(parents=True, exist_ok=True)
+    run_dir.mark()
     run_dir.config.write_text(config.to_toml(), encoding="utf-8")
     Federation(grid, config, run_dir, gate).run(resume=resume)
 

@@ -9,6 +9,7 @@ import torch
 
 from evaluation.utility import score_vqa
 from vlm.adapters import adapter_state, load_adapter_state, save_adapter
+from vlm.attributes import DEFAULT_MIN_GROUP_SIZE, AttributeSchema
 from vlm.lora import LoraSettings, load_with_lora
 from vlm.records import load_dataset
 
@@ -16,10 +17,18 @@ from vlm.records import load_dataset
 class ServerEvaluator:
     """Holds the base model with LoRA and the server-eval records; scores any adapter state."""
 
-    def __init__(self, model_dir: Path, lora: LoraSettings, eval_dir: Path) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        lora: LoraSettings,
+        eval_dir: Path,
+        schema: AttributeSchema | None = None,
+        min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
+    ) -> None:
         self.model_dir = model_dir
         self.model, self.processor = load_with_lora(model_dir, lora)
-        self.records, _ = load_dataset(eval_dir)
+        self.records, _ = load_dataset(eval_dir, schema)
+        self.min_group_size = min_group_size
 
     def initial_state(self) -> dict[str, torch.Tensor]:
         """The starting adapter (LoRA B = 0, so the model equals the base model)."""
@@ -33,7 +42,7 @@ class ServerEvaluator:
             "vqa_accuracy": score.accuracy,
             "correct": score.correct,
             "total": score.total,
-            "groups": score.group_counts(),
+            "groups": score.group_counts(self.min_group_size),
         }
 
     def publish(self, state: dict[str, torch.Tensor], out_dir: Path) -> None:

@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -16,8 +17,25 @@ from fedvlm.config import ConfigError, RunConfig
 from server.app import build_server_app
 from server.federation import resolve_model_dir
 from server.gates import Gate, accept_all
+from server.run_dir import RunDir
+from simulations.interrupt import stopping_on_interrupt
 from simulations.synth import SERVER_EVAL, site_dir
 from vlm.loading import check_model_dir
+
+
+class NoRoundTrained(RuntimeError):
+    """Every round of the run was skipped without a single usable update (each site's reason is in its log)."""
+
+
+def _for_users(record: logging.LogRecord) -> bool:
+    """Flower's records a user should see: not its notice that run_simulation is deprecated (for fedvlm's
+    developers), nor a traceback per failed site (the server records each failure; the site logs its reason)."""
+    message = record.getMessage()
+    return not (
+        "`run_simulation` function is deprecated" in message
+        or "ClientAppException" in message
+        or message.startswith("An exception was raised when processing a message by RayBackend")
+    )
 
 
 def backend_config(config: RunConfig, ray_tmp: Path) -> dict:
@@ -60,14 +78,26 @@ def simulate(config: RunConfig, out_dir: Path, resume: bool = False, gate: Gate 
         MKL_NUM_THREADS=threads,
         TOKENIZERS_PARALLELISM="false",
     )
-    logging.getLogger("flwr").setLevel(logging.WARNING)
+    flwr_log = logging.getLogger("flwr")
+    flwr_log.setLevel(logging.WARNING)
+    flwr_log.addFilter(_for_users)
+    # Ray's tip about a future default; fedvlm requests GPUs only where CUDA is present.
+    warnings.filterwarnings("ignore", message="Tip: In future versions of Ray", category=FutureWarning)
     ray_tmp = Path(tempfile.mkdtemp(prefix="fedvlm-ray-"))
     try:
-        run_simulation(
-            server_app=build_server_app(config, out_dir, resume, gate),
-            client_app=client_app,
-            num_supernodes=config.simulation.clients,
-            backend_config=backend_config(config, ray_tmp),
-        )
+        with stopping_on_interrupt(out_dir, ray_tmp):
+            run_simulation(
+                server_app=build_server_app(config, out_dir, resume, gate),
+                client_app=client_app,
+                num_supernodes=config.simulation.clients,
+                backend_config=backend_config(config, ray_tmp),
+            )
     finally:
+        flwr_log.removeFilter(_for_users)
         shutil.rmtree(ray_tmp, ignore_errors=True)
+    rounds = [row for row in RunDir(out_dir).read_metrics() if row["round"] > 0]
+    if rounds and not any(row["participants"] for row in rounds):
+        raise NoRoundTrained(
+            f"no round could train: no site sent a usable update in any of {len(rounds)} round(s) "
+            "(each site's reason is in the messages above)"
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 from PIL import Image
@@ -31,9 +32,17 @@ def site_dir(root: Path | str, index: int) -> Path:
     return Path(root) / f"site-{index}"
 
 
+def _complete_text(scenario: str, sites: int) -> str:
+    return f"fedvlm synthetic dataset: {scenario}, {sites} sites\n"
+
+
 def is_complete(root: Path | str) -> bool:
     """Whether write_scenario finished writing root (a crash mid-write leaves no marker)."""
-    return (Path(root) / COMPLETE).is_file()
+    try:
+        text = (Path(root) / COMPLETE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return re.fullmatch(r"fedvlm synthetic dataset: \w+, \d+ sites\n", text) is not None
 
 
 def _with_pii(scenario: str, number: int, image: Image.Image, fields: dict, rng: random.Random, folder: Path):
@@ -96,5 +105,5 @@ def write_scenario(
     for index, profile in enumerate(profiles):
         _write_folder(site_dir(out, index), scenario, [profile], records_per_site, seed * 1000 + index, with_pii=True)
     _write_folder(out / SERVER_EVAL, scenario, profiles, eval_records, seed * 1000 + 999, with_pii=False)
-    (out / COMPLETE).write_text(f"{scenario} {sites} sites\n", encoding="utf-8")
+    (out / COMPLETE).write_text(_complete_text(scenario, sites), encoding="utf-8")
     return out

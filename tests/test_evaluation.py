@@ -11,7 +11,8 @@ def test_group_counts_add_up():
     for hit, sex in [(True, "F"), (False, "F"), (True, "M")]:
         score.add(replace(base, attributes={"sex": sex}), hit)
     assert (score.correct, score.total) == (2, 3)
-    assert score.group_counts() == {"sex": {"F": {"correct": 1, "total": 2}, "M": {"correct": 1, "total": 1}}}
+    assert score.group_counts(1) == {"sex": {"F": {"correct": 1, "total": 2}, "M": {"correct": 1, "total": 1}}}
+    assert score.group_counts(2) == {}  # M is under 2, and F with it (else F = total - M)
 
 
 def test_score_does_not_depend_on_batching(tiny_model_dir, hospital_root):
@@ -19,7 +20,7 @@ def test_score_does_not_depend_on_batching(tiny_model_dir, hospital_root):
     records, _ = load_dataset(hospital_root / "server-eval")
     whole = score_vqa(model, processor, records, batch_size=16)
     single = score_vqa(model, processor, records, batch_size=1)
-    assert (whole.correct, whole.total, whole.group_counts()) == (single.correct, single.total, single.group_counts())
+    assert (whole.correct, whole.total, whole.group_counts(1)) == (single.correct, single.total, single.group_counts(1))
 
 
 def test_free_answers_need_an_exact_greedy_match(tiny_model_dir, hospital_root):

@@ -3,7 +3,8 @@ import json
 import pytest
 from PIL import Image
 
-from vlm.records import SKIP_REASONS, DatasetError, load_dataset
+from vlm.attributes import AttributeSchema
+from vlm.records import ATTRIBUTE_DROPS, MAX_LINE_BYTES, SKIP_REASONS, DatasetError, load_dataset
 
 GOOD = {"file_name": "a.png", "question": "is there a lesion?", "answer": "yes", "choices": ["yes", "no"]}
 
@@ -41,9 +42,18 @@ def test_valid_record_keeps_fields(tmp_path):
         ({"file_name": "../escape.png", "caption": "x"}, "bad-field", "file_name"),
         ({"file_name": "gone.png", "caption": "x"}, "missing-image", "file_name"),
         ({**GOOD, "answer": "maybe"}, "bad-field", "answer"),
-        ({**GOOD, "attributes": {"age": 60}}, "bad-field", "attributes"),
+        ({**GOOD, "attributes": ["F"]}, "bad-field", "attributes"),
         ({**GOOD, "question": "what is <image> here?"}, "special-token", "question"),
         ({"file_name": "a.png", "caption": "x" * 1_000_000}, "text-too-long", "caption"),
+        (b"[" * 100_000 + b"]" * 100_000, "malformed-json", None),  # RecursionError in the parser
+        (b'{"file_name": "a.png", "caption": "x", "n": ' + b"7" * 5000 + b"}", "malformed-json", None),
+        (b'{"file_name": "a.png", "caption": "x", "pad": "' + b"y" * MAX_LINE_BYTES + b'"}', "line-too-long", None),
+        ({"file_name": "a\u0000.png", "caption": "x"}, "bad-field", "file_name"),
+        ({"file_name": "a" * 5000 + ".png", "caption": "x"}, "bad-field", "file_name"),
+        ({**GOOD, "choices": ["yes", "no <image>"]}, "special-token", "choices[1]"),
+        ({**GOOD, "choices": ["yes", "n" * 5000]}, "text-too-long", "choices[1]"),
+        ({**GOOD, "choices": ["yes", ""]}, "empty-field", "choices[1]"),
+        ({**GOOD, "choices": ["yes"] + [f"c{i}" for i in range(40)]}, "bad-field", "choices"),
     ],
 )
 def test_bad_line_is_skipped_counted_and_located(tmp_path, bad_line, reason, field):
@@ -87,7 +97,9 @@ def test_huge_image_is_skipped(tmp_path):
 
 def test_counts_have_fixed_keys(tmp_path):
     _, report = load_dataset(_dataset(tmp_path / "s", [GOOD]))
-    assert set(report.as_counts()) == {"kept"} | {f"skipped-{reason}" for reason in SKIP_REASONS}
+    assert set(report.as_counts()) == {"kept"} | {f"skipped-{reason}" for reason in SKIP_REASONS} | {
+        f"attribute-{kind}-dropped" for kind in ATTRIBUTE_DROPS
+    }
 
 
 def test_unusable_datasets_raise_naming_the_path(tmp_path):
@@ -98,3 +110,43 @@ def test_unusable_datasets_raise_naming_the_path(tmp_path):
         load_dataset(tmp_path / "empty")
     with pytest.raises(DatasetError, match="no valid record"):
         load_dataset(_dataset(tmp_path / "bad", [b"{oops"]))
+
+
+def test_a_byte_order_mark_opens_the_file_without_losing_its_first_record(tmp_path):
+    folder = _dataset(tmp_path / "s", [GOOD, GOOD])
+    metadata = folder / "metadata.jsonl"
+    metadata.write_bytes(b"\xef\xbb\xbf" + metadata.read_bytes())
+    records, report = load_dataset(folder)
+    assert len(records) == 2 and sum(report.skipped.values()) == 0
+
+
+def test_undeclared_attributes_and_values_are_dropped_counted_and_never_named(tmp_path):
+    leaky = {"sex": "F", "age_band": "Jane Doe", "patient_name": "Jane Doe", "mrn": "MRN-123-456"}
+    folder = _dataset(tmp_path / "s", [GOOD, {**GOOD, "attributes": leaky}, {**GOOD, "attributes": {"age_band": 63}}])
+    records, report = load_dataset(folder)
+    assert [record.attributes for record in records] == [{}, {"sex": "F"}, {"age_band": "60-79"}]
+    counts = report.as_counts()
+    assert (counts["attribute-undeclared-dropped"], counts["attribute-not-allowed-dropped"]) == (2, 1)
+    (problem,) = report.problems
+    assert problem.startswith(f"{folder / 'metadata.jsonl'}:2:") and "'attributes'" in problem
+    assert not any(word in problem for word in ("Jane", "123", "patient_name", "mrn"))
+
+
+def test_declared_schema_decides_what_is_kept(tmp_path):
+    entry = {**GOOD, "attributes": {"site_type": "rural", "sex": "F", "age_band": "17"}}
+    schema = AttributeSchema.from_mapping({"site_type": ["rural", "urban"], "age_band": ["18-64", "65+"]})
+    (record,), report = load_dataset(_dataset(tmp_path / "s", [entry]), schema)
+    assert record.attributes == {"site_type": "rural"} and report.attributes_dropped == {
+        "undeclared": 1,
+        "not-allowed": 1,
+    }
+
+
+def test_a_dataset_without_valid_records_keeps_its_reasons(tmp_path):
+    folder = _dataset(tmp_path / "s", [b"{oops", {"caption": "x"}])
+    with pytest.raises(DatasetError) as error:
+        load_dataset(folder)
+    assert [problem.split(": ", 1)[0] for problem in error.value.report.problems] == [
+        f"{folder / 'metadata.jsonl'}:1",
+        f"{folder / 'metadata.jsonl'}:2",
+    ]

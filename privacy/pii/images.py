@@ -10,10 +10,10 @@ import numpy
 from PIL import Image, ImageDraw
 from PIL.ImageFilter import GaussianBlur
 from presidio_analyzer import RecognizerResult
-from presidio_image_redactor import ImageAnalyzerEngine
 
 from privacy.pii.burned_in import layout, line_boxes, suspect_lines, title_cased
 from privacy.pii.ocr import OcrUnavailable, TesserocrOCR
+from privacy.pii.redactor import ImageAnalyzerEngine
 from privacy.pii.text import KnownTerms, PiiUnavailable, TextFilter
 
 BOX_MARGIN = 2

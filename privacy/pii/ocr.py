@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy
 import tesserocr
 from PIL import Image
-from presidio_image_redactor import OCR
 
+from privacy.pii.redactor import OCR
 from privacy.pii.text_regions import text_pages
 
 LANGUAGE = "eng"
