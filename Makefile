@@ -1,23 +1,29 @@
 # Quickstart: `make demo` runs the demo federation into runs/demo/; `make test` runs the test suite.
 # Both install Debian's tesseract-ocr (the PII filter's OCR language data) if missing, create .venv and
-# install everything on first use.
+# install on first use exactly what requirements.lock lists (versions and hashes); `make lock` refreshes it.
 
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 
-.PHONY: demo test bench clean system
+.PHONY: demo test bench clean system lock
 
 system:
 	@ls /usr/share/tesseract-ocr/*/tessdata/eng.traineddata >/dev/null 2>&1 || { \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr; }
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e ".[test]"
+	$(VENV)/bin/pip install --quiet pip==26.3
+	$(VENV)/bin/pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(VENV)/bin/pip install --quiet --no-deps -e .
 	touch $@
+
+# Re-resolve pyproject.toml's ranges to today's newest versions (uv comes with the locked set).
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile pyproject.toml --quiet -o $(LOCK)
 
 demo: system $(STAMP)
 	$(VENV)/bin/fedvlm simulate --out runs/demo --overwrite

@@ -30,7 +30,12 @@ from vlm.training import train_lora
 def centralized_accuracy(config: RunConfig, data_root: Path) -> tuple[float, int]:
     """Train one LoRA on every site's training split pooled; return server-eval accuracy and steps."""
     sites = [
-        site_data(str(site_dir(data_root, i)), config.data.holdout_fraction, config.privacy.pii.model_dump_json())
+        site_data(
+            str(site_dir(data_root, i)),
+            config.data.holdout_fraction,
+            config.privacy.pii.model_dump_json(),
+            config.data.attribute_schema(),
+        )
         for i in range(config.simulation.clients)
     ]
     records = [record for site in sites for record in site.train]

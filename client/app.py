@@ -20,7 +20,7 @@ from fedvlm.config import RunConfig
 from fedvlm.messages import BUDGET_EXHAUSTED, SITE_RECORD, TRAINED, UNIT_WEIGHT_KEY
 from privacy.dp.dp_sgd import train_lora_dp
 from vlm.adapters import adapter_state, load_adapter_state
-from vlm.training import train_lora
+from vlm.training import round_span, train_lora
 
 app = ClientApp()
 DP_OPTIMIZER_STATE = "dp-optimizer"  # context state: the site's optimizer moments, carried across DP rounds
@@ -31,13 +31,28 @@ class SiteFailure(RuntimeError):
     """What the server learns of a failed site: the error's type, never its message (paths, text)."""
 
 
+OWN_PACKAGES = ("client", "fedvlm", "privacy", "vlm", "evaluation", "server", "simulations")
+
+
+def describe_failure(error: Exception) -> str:
+    """One line for the site's log: the error's type, with its message only when fedvlm wrote it.
+
+    fedvlm's messages name files, lines, fields and keys, never values; a library's message may quote data.
+    """
+    name = type(error).__name__
+    own = type(error).__module__.split(".")[0] in OWN_PACKAGES
+    return f"{name}: {error}" if own and str(error) else name
+
+
 def _contained(handler: Callable[[Message, Context], Message]) -> Callable[[Message, Context], Message]:
     @functools.wraps(handler)
     def run(msg: Message, context: Context) -> Message:
         try:
             return handler(msg, context)
         except Exception as error:
-            log.exception("site %s failed", handler.__name__)  # the details stay in the site's log
+            # The details stay in the site's log: one line, the traceback at debug level only.
+            log.error("site %s failed: %s", handler.__name__, describe_failure(error))
+            log.debug("site %s failed", handler.__name__, exc_info=True)
             raise SiteFailure(type(error).__name__) from None
 
     return run
@@ -52,7 +67,9 @@ def _prepare(msg: Message, context: Context):
     model, processor = site_model(str(model_dir), config.lora.settings())
     load_adapter_state(model, msg.content["arrays"].to_torch_state_dict())
     data_path = data_path_for(dict(context.node_config), str(settings["data-root"]))
-    data = site_data(data_path, config.data.holdout_fraction, config.privacy.pii.model_dump_json())
+    data = site_data(
+        data_path, config.data.holdout_fraction, config.privacy.pii.model_dump_json(), config.data.attribute_schema()
+    )
     return config, settings, model, processor, data
 
 
@@ -76,6 +93,7 @@ def train(msg: Message, context: Context) -> Message:
     torch.manual_seed(_seed(config.data.seed, server_round, stable_id))
     train_settings = config.train.settings(float(settings.get("proximal-mu", 0.0)))
     batches_seed = _seed(config.data.seed, server_round, stable_id, "batches")
+    span = round_span(server_round, config.federation.rounds)
     metrics = MetricRecord({"num-examples": len(data.train), **data.counts()})
     if config.privacy.central.enabled:
         metrics[UNIT_WEIGHT_KEY] = 1
@@ -99,11 +117,12 @@ def train(msg: Message, context: Context) -> Message:
             batches_seed,
             config.privacy.dp.secure_rng,
             optimizer_state=kept.to_torch_state_dict() if kept else None,
+            span=span,
         )
         context.state[DP_OPTIMIZER_STATE] = ArrayRecord(result.optimizer_state)
         metrics.update({"dp-empty-steps": result.empty_steps, "dp-sampled-records": result.sampled_records})
     else:
-        result = train_lora(model, processor, data.train, data.images, train_settings, seed=batches_seed)
+        result = train_lora(model, processor, data.train, data.images, train_settings, batches_seed, span)
     metrics.update({"train-loss": result.mean_loss, "train-final-loss": result.final_loss, "train-steps": result.steps})
     arrays = ArrayRecord(adapter_state(model))
     metrics["client-seconds"] = time.monotonic() - started
@@ -115,8 +134,8 @@ def train(msg: Message, context: Context) -> Message:
 @_contained
 def evaluate(msg: Message, context: Context) -> Message:
     """Score the received adapter on this site's held-out split: counts overall and per attribute group."""
-    _, _, model, processor, data = _prepare(msg, context)
+    config, _, model, processor, data = _prepare(msg, context)
     score = score_vqa(model, processor, data.holdout)
     metrics = {"num-examples": score.total, "vqa-correct": score.correct, "vqa-total": score.total}
-    metrics.update(group_metrics(score.group_counts()))
+    metrics.update(group_metrics(score.group_counts(config.data.min_group_size), config.data.min_group_size))
     return Message(RecordDict({"metrics": MetricRecord(metrics)}), reply_to=msg)

@@ -12,6 +12,7 @@ from flwr.app import ArrayRecord, ConfigRecord
 from flwr.serverapp import Grid
 
 from fedvlm.config import RunConfig
+from server import environment
 from server.central_dp import CentralLedger
 from server.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from server.display import RoundDisplay
@@ -64,7 +65,13 @@ class Federation:
         self.grid, self.config, self.run_dir, self.gate = grid, config, run_dir, gate
         self.model_dir = resolve_model_dir(config)
         self.data_root = resolve_data_root(config, run_dir)
-        self.evaluator = ServerEvaluator(self.model_dir, config.lora.settings(), self.data_root / SERVER_EVAL)
+        self.evaluator = ServerEvaluator(
+            self.model_dir,
+            config.lora.settings(),
+            self.data_root / SERVER_EVAL,
+            config.data.attribute_schema(),
+            config.data.min_group_size,
+        )
         self.strategy = build_strategy(config)
         self.train_config = {
             "run-config": config.model_dump_json(),
@@ -88,6 +95,9 @@ class Federation:
     def run(self, resume: bool) -> None:
         """Rounds from the start (round 0 = the starting model) or from the last checkpoint."""
         checkpoint, global_state = self._resume() if resume else self._start()
+        threads = self.config.simulation.threads_per_client
+        described = environment.describe(self.train_config["base-model-hash"], threads)
+        environment.record(self.run_dir.environment, described, resumed_from=checkpoint.round if resume else None)
         rounds = self.config.federation.rounds
         with RoundDisplay(rounds, completed=checkpoint.round) as display:
             if not resume:

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+_STOPPING = threading.Event()  # set when the process is being stopped (Ctrl-C): no further round is recorded
+
+
+def stop_recording() -> None:
+    """From now on no metrics row is written: a round an interrupt cut short is never recorded."""
+    _STOPPING.set()
+
+
+MARKER = ".fedvlm-run"
+MARKER_TEXT = "fedvlm run directory: written by fedvlm; --overwrite may replace this folder\n"
 
 
 @dataclass(frozen=True)
@@ -15,12 +27,34 @@ class RunDir:
     root: Path
 
     @property
+    def marker(self) -> Path:
+        """The file that makes this folder a fedvlm run directory (only then may --overwrite replace it)."""
+        return self.root / MARKER
+
+    def mark(self) -> None:
+        """Declare the folder a run directory; called before anything else of the run is written."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not self.is_run():
+            self.marker.write_text(MARKER_TEXT, encoding="utf-8")
+
+    def is_run(self) -> bool:
+        """Whether fedvlm wrote this folder's marker (a config.toml or metrics.jsonl alone proves nothing)."""
+        try:
+            return self.marker.is_file() and self.marker.read_text(encoding="utf-8") == MARKER_TEXT
+        except (OSError, UnicodeDecodeError):
+            return False
+
+    @property
     def config(self) -> Path:
         return self.root / "config.toml"
 
     @property
     def metrics(self) -> Path:
         return self.root / "metrics.jsonl"
+
+    @property
+    def environment(self) -> Path:
+        return self.root / "environment.json"
 
     @property
     def adapter(self) -> Path:
@@ -47,7 +81,9 @@ class RunDir:
         return path.read_text(encoding="utf-8").strip()
 
     def append_metrics(self, row: dict) -> None:
-        """Append one round's row and flush it to disk."""
+        """Append one round's row and flush it to disk (never once the process is stopping: it then waits to end)."""
+        if _STOPPING.is_set():
+            threading.Event().wait()  # the interrupt handler ends the process; resume redoes this round
         with self.metrics.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(row, sort_keys=True) + "\n")
             handle.flush()

@@ -47,3 +47,25 @@ def test_saved_model_loads_through_the_auto_path(tiny_model_dir):
     assert not any(p.requires_grad for p in model.parameters())
     info = json.loads((tiny_model_dir / BUILD_INFO).read_text())
     assert info["fingerprint"] == get_preset("tiny-test").fingerprint()
+
+
+def test_weights_do_not_depend_on_the_callers_thread_count(tmp_path, monkeypatch):
+    # the tiny preset's sizes, where torch splits sums across threads, pre-trained for a few steps only
+    preset = dataclasses.replace(get_preset("tiny"), name="threads-test", pretrain_steps=6)
+    monkeypatch.setitem(PRESETS, preset.name, preset)
+    before, hashes = torch.get_num_threads(), {}
+    for threads in (1, 2):
+        monkeypatch.setenv("FEDVLM_CACHE", str(tmp_path / f"threads-{threads}"))
+        torch.set_num_threads(threads)
+        try:
+            hashes[threads] = weights_hash(ensure_base_model("threads-test"))
+        finally:
+            torch.set_num_threads(before)
+    assert hashes[1] == hashes[2]
+
+
+def test_cache_key_carries_the_cpu_instruction_set(monkeypatch):
+    preset = get_preset("tiny-test")
+    key = preset.fingerprint()
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "NO AVX")
+    assert preset.fingerprint() != key

@@ -17,11 +17,15 @@ def test_retail_preset_differs_only_in_scenario():
     assert retail.model_dump(exclude={"data"}) == RunConfig().model_dump(exclude={"data"})
 
 
-def test_dp_preset_differs_only_in_dp_and_lora_scale():
+def test_dp_preset_differs_only_in_dp_lora_scale_and_constant_rate():
     private = load_config(CONFIGS / "hospital_dp.toml")
     assert private.privacy.dp.enabled and private.privacy.dp.target_epsilon == 8.0
     assert (private.lora.r, private.lora.alpha) == (4, 64)
-    assert private.model_dump(exclude={"privacy", "lora"}) == RunConfig().model_dump(exclude={"privacy", "lora"})
+    assert (private.train.learning_rate, private.train.schedule) == (0.002, "constant")
+    rate = {"learning_rate", "schedule"}
+    assert private.train.model_dump(exclude=rate) == RunConfig().train.model_dump(exclude=rate)
+    others = {"privacy", "lora", "train"}
+    assert private.model_dump(exclude=others) == RunConfig().model_dump(exclude=others)
 
 
 def test_unknown_key_is_named(tmp_path):

@@ -6,6 +6,8 @@ import json
 import math
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -106,6 +108,17 @@ def pretrain(model: LlavaForConditionalGeneration, processor: LlavaProcessor, pr
     return smoothed
 
 
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run torch on one thread: sums then add up in one order, whatever the machine's or caller's thread count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def ensure_base_model(preset_name: str) -> Path:
     """The cached directory of a pre-trained preset, building it first if absent (safe across processes)."""
     preset = get_preset(preset_name)
@@ -117,8 +130,9 @@ def ensure_base_model(preset_name: str) -> Path:
             return target
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
-        model, processor = build_untrained(preset)
-        final_loss = pretrain(model, processor, preset)
+        with one_torch_thread():
+            model, processor = build_untrained(preset)
+            final_loss = pretrain(model, processor, preset)
         model.save_pretrained(staging)
         processor.save_pretrained(staging)
         info = {"preset": preset.name, "fingerprint": fingerprint, "final_loss": final_loss}

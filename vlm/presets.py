@@ -7,7 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-RECIPE_VERSION = 2  # bump when the pre-training code changes what a preset builds
+RECIPE_VERSION = 3  # bump when the pre-training code changes what a preset builds
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,11 @@ class TinyPreset:
     seed: int = 0
 
     def fingerprint(self) -> str:
-        """Hash of everything that determines the built weights (cache key)."""
+        """Hash of everything that determines the built weights (cache key).
+
+        Pre-training runs on one torch thread, so the thread count changes nothing; the instruction set torch's
+        CPU kernels dispatch to (AVX2, AVX512, ...) still changes the last bits, and so is part of the key.
+        """
         import tokenizers
         import torch
         import transformers
@@ -39,6 +43,7 @@ class TinyPreset:
             "transformers": transformers.__version__,
             "torch": torch.__version__,
             "tokenizers": tokenizers.__version__,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         }
         payload = {**dataclasses.asdict(self), "recipe": RECIPE_VERSION, **versions}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

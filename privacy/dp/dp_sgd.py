@@ -22,12 +22,15 @@ from privacy.dp.ledger import DpPlan
 from vlm.collate import TextPair, encode_batch, per_sample_loss, to_model
 from vlm.records import Record
 from vlm.training import (
+    WHOLE_RUN,
+    Span,
     TrainResult,
     TrainSettings,
     load_optimizer_arrays,
     make_optimizer,
     optimizer_arrays,
     record_pairs,
+    scheduled_steps,
 )
 
 
@@ -93,8 +96,9 @@ def train_lora_dp(
     seed: int,
     secure_rng: bool = False,
     optimizer_state: dict[str, torch.Tensor] | None = None,
+    span: Span = WHOLE_RUN,
 ) -> DpTrainResult:
-    """settings.local_steps DP-SGD steps on the model's trainable (LoRA) parameters.
+    """settings.local_steps DP-SGD steps on the model's trainable (LoRA) parameters (span: as train_lora's).
 
     optimizer_state continues the site's optimizer from its last round: Adam restarted on noisy gradients
     takes sign-like first steps of full learning rate on every coordinate, which noise dominates.
@@ -119,7 +123,7 @@ def train_lora_dp(
     try:
         with warnings.catch_warnings():  # Opacus hooks LoRA layers whose inputs need no gradient (frozen base)
             warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
-            for _ in range(settings.local_steps):
+            for _ in scheduled_steps(optimizer, settings, span):
                 optimizer.zero_grad(set_to_none=True)
                 chosen = [record for record in records if sampler.random() < plan.sample_rate]
                 sampled += len(chosen)

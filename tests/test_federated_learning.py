@@ -1,0 +1,94 @@
+"""The federation learns what centralized training learns, and virtual sites sharing a process share nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from client.site import site_data
+from fedvlm.config import load_config
+from simulations.synth import site_dir
+from vlm.adapters import load_adapter_state
+from vlm.collate import TextPair, encode_batch, per_sample_loss
+from vlm.lora import load_with_lora
+from vlm.training import record_pairs, train_lora
+
+pytestmark = pytest.mark.slow
+
+SETTINGS = [
+    "model.preset='tiny-test'",
+    "simulation.clients=2",
+    "data.records_per_site=48",
+    "data.eval_records=32",
+    "train.local_steps=5",
+    "train.batch_size=8",
+    "federation.rounds=4",
+]
+LOSS_MARGIN = 0.05  # the federation's loss may exceed centralized training's by at most 5% (measured: 1.5%)
+
+
+def _simulate(out: Path, *overrides: str) -> None:
+    sets = [part for override in [*SETTINGS, *overrides] for part in ("--set", override)]
+    command = [sys.executable, "-m", "fedvlm.cli", "simulate", "--out", str(out), *sets]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def _adapter(out: Path) -> dict[str, torch.Tensor]:
+    return load_file(out / "adapter" / "adapter_model.safetensors")
+
+
+@torch.no_grad()
+def _loss(model, processor, pairs: list[TextPair]) -> float:
+    """Mean per-pair loss: the objective both the federation and centralized training minimize."""
+    model.eval()
+    batch = encode_batch(processor, pairs)
+    labels = batch.pop("labels")
+    return per_sample_loss(model(**batch).logits, labels).mean().item()
+
+
+def test_two_sites_reach_what_centralized_training_on_their_data_reaches(tmp_path, tiny_model_dir):
+    out = tmp_path / "federated"
+    _simulate(out)
+    config = load_config(out / "config.toml")
+    sites = [
+        site_data(str(site_dir(out / "data", i)), config.data.holdout_fraction, config.privacy.pii.model_dump_json())
+        for i in range(config.simulation.clients)
+    ]
+    records = [record for site in sites for record in site.train]
+    images = {key: image for site in sites for key, image in site.images.items()}
+    pairs = [pair for record in records for pair in record_pairs(record, images[record.record_id])]
+
+    model, processor = load_with_lora(tiny_model_dir, config.lora.settings())
+    start = _loss(model, processor, pairs)
+    load_adapter_state(model, _adapter(out))
+    federated = _loss(model, processor, pairs)
+    steps = config.federation.rounds * config.simulation.clients * config.train.local_steps  # as many examples
+    settings = dataclasses.replace(config.train.settings(proximal_mu=0.0), local_steps=steps)
+    central_model, _ = load_with_lora(tiny_model_dir, config.lora.settings())
+    train_lora(central_model, processor, records, images, settings, seed=config.data.seed)
+    centralized = _loss(central_model, processor, pairs)
+
+    print(f"training-pair loss: start {start:.3f}, federated {federated:.3f}, centralized {centralized:.3f}")
+    assert centralized < 0.9 * start, "centralized training must learn for the comparison to mean anything"
+    assert federated <= centralized * (1 + LOSS_MARGIN)
+
+
+def test_sites_sharing_a_worker_process_train_as_sites_in_their_own(tmp_path):
+    cores = os.cpu_count() or 1
+    if cores < 2:
+        pytest.skip("two concurrent virtual sites need two cores")
+    one_at_a_time, concurrent = tmp_path / "one-process", tmp_path / "two-processes"
+    _simulate(one_at_a_time, f"simulation.cpus_per_client={float(cores)}")  # one actor runs both sites
+    _simulate(concurrent, f"simulation.cpus_per_client={cores / 2}")
+    shared, separate = _adapter(one_at_a_time), _adapter(concurrent)
+    assert shared.keys() == separate.keys()
+    for key in shared:  # the same updates, summed in whatever order the replies came
+        torch.testing.assert_close(shared[key], separate[key], rtol=1e-4, atol=1e-6)
