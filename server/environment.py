@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 from importlib import metadata
 from pathlib import Path
 
@@ -44,11 +45,15 @@ def _cuda() -> dict | None:
 
 def describe(base_model_hash: str, threads_per_site: int) -> dict:
     """This process's environment, with a hash over everything but the hash itself."""
-    packages = {dist.metadata["Name"]: dist.version for dist in metadata.distributions() if dist.metadata["Name"]}
+    packages = {
+        re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower(): dist.version  # PEP 503 names, as the lock has them
+        for dist in metadata.distributions()
+        if dist.metadata["Name"]
+    }
     environment = {
         "python": {"version": platform.python_version(), "implementation": platform.python_implementation()},
         "platform": platform.platform(),
-        "packages": dict(sorted(packages.items(), key=lambda item: item[0].lower())),
+        "packages": dict(sorted(packages.items())),
         "threads": {
             "server_torch": torch.get_num_threads(),
             "server_torch_interop": torch.get_num_interop_threads(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from fedvlm.config import load_config
 from simulations.synth import site_dir
 from vlm.adapters import load_adapter_state
 from vlm.collate import TextPair, encode_batch, per_sample_loss
+from vlm.loading import weights_hash
 from vlm.lora import load_with_lora
 from vlm.training import record_pairs, train_lora
 
@@ -58,6 +60,8 @@ def test_two_sites_reach_what_centralized_training_on_their_data_reaches(tmp_pat
     out = tmp_path / "federated"
     _simulate(out)
     config = load_config(out / "config.toml")
+    recorded = json.loads((out / "environment.json").read_text())
+    assert recorded["base_model_hash"] == weights_hash(tiny_model_dir) and recorded["resumes"] == []
     sites = [
         site_data(str(site_dir(out / "data", i)), config.data.holdout_fraction, config.privacy.pii.model_dump_json())
         for i in range(config.simulation.clients)
