@@ -187,7 +187,8 @@ def test_resume_refuses_fewer_rounds_than_done(tmp_path):
 
 
 def test_ctrl_c_during_pii_filter_leaves_no_partial_output(tmp_path):
-    root = write_scenario("hospital", 1, tmp_path / "data", records_per_site=120, eval_records=1)
+    # enough records that the filter is still running when the signal lands, on a loaded machine too
+    root = write_scenario("hospital", 1, tmp_path / "data", records_per_site=400, eval_records=1)
     out = tmp_path / "out"
     process = subprocess.Popen(
         [sys.executable, "-m", "fedvlm.cli", "pii", "filter", str(root / "site-0"), str(out)],

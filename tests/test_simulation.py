@@ -156,9 +156,17 @@ def test_bad_config_fails_before_anything_runs(tmp_path):
     assert not out.exists()
 
 
+def _no_round_trained(out: Path, *args: str) -> subprocess.CompletedProcess:
+    """A run in which no round could train: exit 1 and one line saying so."""
+    result = subprocess.run(_fedvlm("simulate", "--out", str(out), *SMALL, *args), capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stderr.count("fedvlm: error: no round could train") == 1
+    return result
+
+
 def test_sites_that_time_out_are_counted_and_the_round_skipped(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
-    _simulate(out, "--clients", "2", "--rounds", "1", "--set", "federation.round_timeout_s=0.05")
+    _no_round_trained(out, "--clients", "2", "--rounds", "1", "--set", "federation.round_timeout_s=0.05")
     start, row = _rows(out)
     assert (row["status"], row["sampled"], row["participants"], row["failures"]) == ("skipped", 2, 0, 2)
     assert start["adapter_hash"] == state_hash(load_file(out / "adapter" / "adapter_model.safetensors"))
@@ -201,7 +209,8 @@ def test_overwrite_only_deletes_run_directories(tmp_path):
 
 def test_sites_whose_pii_filter_cannot_run_do_not_train(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
-    result = _simulate(out, "--clients", "2", "--rounds", "1", "--set", "privacy.pii.spacy_model='not_installed'")
+    no_model = "privacy.pii.spacy_model='not_installed'"
+    result = _no_round_trained(out, "--clients", "2", "--rounds", "1", "--set", no_model)
     [_, row] = _rows(out)
     assert (row["status"], row["participants"], row["failures"]) == ("skipped", 0, 2)
     assert row["adapter_hash"] == _rows(out)[0]["adapter_hash"]
