@@ -187,15 +187,19 @@ def test_resume_refuses_fewer_rounds_than_done(tmp_path):
 
 
 def test_ctrl_c_during_pii_filter_leaves_no_partial_output(tmp_path):
-    # enough records that the filter is still running when the signal lands, on a loaded machine too
-    root = write_scenario("hospital", 1, tmp_path / "data", records_per_site=400, eval_records=1)
+    root = write_scenario("hospital", 1, tmp_path / "data", records_per_site=120, eval_records=1)
     out = tmp_path / "out"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fedvlm.cli", "pii", "filter", str(root / "site-0"), str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # a child inherits an ignored SIGINT (as earlier tests in this process may leave it): handle it here
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fedvlm.cli", "pii", "filter", str(root / "site-0"), str(out)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 120
     while not any((p / "metadata.jsonl").is_file() for p in tmp_path.glob(".out.partial-*")):
         assert time.monotonic() < deadline and process.poll() is None, "the filter must be stopped mid-way"
