@@ -33,7 +33,7 @@ test: system $(STAMP)
 
 bench: system $(STAMP)
 	$(VENV)/bin/python -m bench.communication
-	$(VENV)/bin/python -m bench.federated_vs_centralized
+	$(VENV)/bin/python -m bench.demo_seeds
 	$(VENV)/bin/python -m bench.simulation_overhead
 	$(VENV)/bin/python -m bench.pii
 	$(VENV)/bin/python -m bench.dp
