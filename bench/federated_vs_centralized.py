@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from peft import PeftModel
+from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
@@ -23,12 +25,12 @@ from fedvlm.config import RunConfig, load_config
 from server.federation import resolve_model_dir
 from simulations.synth import SERVER_EVAL, site_dir
 from vlm.lora import load_with_lora
-from vlm.records import load_dataset
+from vlm.records import Record, load_dataset
 from vlm.training import train_lora
 
 
-def centralized_accuracy(config: RunConfig, data_root: Path) -> tuple[float, int]:
-    """Train one LoRA on every site's training split pooled; return server-eval accuracy and steps."""
+def pooled_training_data(config: RunConfig, data_root: Path) -> tuple[list[Record], dict[str, Image.Image]]:
+    """Every site's filtered training split, pooled, with the records' images."""
     sites = [
         site_data(
             str(site_dir(data_root, i)),
@@ -39,11 +41,23 @@ def centralized_accuracy(config: RunConfig, data_root: Path) -> tuple[float, int
         for i in range(config.simulation.clients)
     ]
     records = [record for site in sites for record in site.train]
-    images = {key: image for site in sites for key, image in site.images.items()}
+    return records, {key: image for site in sites for key, image in site.images.items()}
+
+
+def centralized_lora(config: RunConfig, data_root: Path) -> tuple[PeftModel, object, int]:
+    """One LoRA trained on the pooled data with as many examples as the federation processes; model, processor,
+    steps."""
+    records, images = pooled_training_data(config, data_root)
     peft_model, processor = load_with_lora(resolve_model_dir(config), config.lora.settings())
     steps = config.federation.rounds * config.simulation.clients * config.train.local_steps
     settings = dataclasses.replace(config.train.settings(proximal_mu=0.0), local_steps=steps)
     train_lora(peft_model, processor, records, images, settings, seed=config.data.seed)
+    return peft_model, processor, steps
+
+
+def centralized_accuracy(config: RunConfig, data_root: Path) -> tuple[float, int]:
+    """Train one LoRA on every site's training split pooled; return server-eval accuracy and steps."""
+    peft_model, processor, steps = centralized_lora(config, data_root)
     eval_records, _ = load_dataset(data_root / SERVER_EVAL)
     return score_vqa(peft_model, processor, eval_records).accuracy, steps
 

@@ -137,5 +137,5 @@ def evaluate(msg: Message, context: Context) -> Message:
     config, _, model, processor, data = _prepare(msg, context)
     score = score_vqa(model, processor, data.holdout)
     metrics = {"num-examples": score.total, "vqa-correct": score.correct, "vqa-total": score.total}
-    metrics.update(group_metrics(score.group_counts(config.data.min_group_size), config.data.min_group_size))
+    metrics.update(group_metrics(score.group_counts(config.data.min_group_size)))
     return Message(RecordDict({"metrics": MetricRecord(metrics)}), reply_to=msg)

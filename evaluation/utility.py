@@ -49,12 +49,9 @@ class VqaScore:
 GROUP_PREFIX = "group|"
 
 
-def group_metrics(groups: dict[str, dict[str, dict[str, int]]], min_group_size: int) -> dict[str, int]:
-    """Flatten group counts into metric keys 'group|<name>|<value>|<field>' (name and value URL-quoted).
-
-    Groups under min_group_size (and their complements) are suppressed first: they never leave the site.
-    """
-    groups = suppress_small_cells(groups, min_group_size)
+def group_metrics(groups: dict[str, dict[str, dict[str, int]]]) -> dict[str, int]:
+    """Flatten group counts (VqaScore.group_counts: small groups already suppressed) into metric keys
+    'group|<name>|<value>|<field>' (name and value URL-quoted)."""
     return {
         f"{GROUP_PREFIX}{quote(name, safe='')}|{quote(value, safe='')}|{field_name}": count
         for name, values in groups.items()

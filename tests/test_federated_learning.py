@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -13,14 +12,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from client.site import site_data
+from bench.federated_vs_centralized import centralized_lora, pooled_training_data
 from fedvlm.config import load_config
-from simulations.synth import site_dir
 from vlm.adapters import load_adapter_state
 from vlm.collate import TextPair, encode_batch, per_sample_loss
 from vlm.loading import weights_hash
 from vlm.lora import load_with_lora
-from vlm.training import record_pairs, train_lora
+from vlm.training import record_pairs
 
 pytestmark = pytest.mark.slow
 
@@ -62,22 +60,14 @@ def test_two_sites_reach_what_centralized_training_on_their_data_reaches(tmp_pat
     config = load_config(out / "config.toml")
     recorded = json.loads((out / "environment.json").read_text())
     assert recorded["base_model_hash"] == weights_hash(tiny_model_dir) and recorded["resumes"] == []
-    sites = [
-        site_data(str(site_dir(out / "data", i)), config.data.holdout_fraction, config.privacy.pii.model_dump_json())
-        for i in range(config.simulation.clients)
-    ]
-    records = [record for site in sites for record in site.train]
-    images = {key: image for site in sites for key, image in site.images.items()}
+    records, images = pooled_training_data(config, out / "data")
     pairs = [pair for record in records for pair in record_pairs(record, images[record.record_id])]
 
     model, processor = load_with_lora(tiny_model_dir, config.lora.settings())
     start = _loss(model, processor, pairs)
     load_adapter_state(model, _adapter(out))
     federated = _loss(model, processor, pairs)
-    steps = config.federation.rounds * config.simulation.clients * config.train.local_steps  # as many examples
-    settings = dataclasses.replace(config.train.settings(proximal_mu=0.0), local_steps=steps)
-    central_model, _ = load_with_lora(tiny_model_dir, config.lora.settings())
-    train_lora(central_model, processor, records, images, settings, seed=config.data.seed)
+    central_model, _, _ = centralized_lora(config, out / "data")  # as many examples, the same schedule
     centralized = _loss(central_model, processor, pairs)
 
     print(f"training-pair loss: start {start:.3f}, federated {federated:.3f}, centralized {centralized:.3f}")

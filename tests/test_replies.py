@@ -35,13 +35,13 @@ def test_train_summary_weights_losses_by_examples(task_identity):
 
 def test_group_keys_survive_dots_pipes_and_spaces():
     groups = {"age.band": {"60.5|x": {"correct": 1, "total": 2}}, "sex": {"F M": {"correct": 0, "total": 1}}}
-    assert groups_from_metrics({**group_metrics(groups, 1), "vqa-total": 3}) == groups
+    assert groups_from_metrics({**group_metrics(groups), "vqa-total": 3}) == groups
 
 
 def test_site_evaluation_sums_counts_and_groups(task_identity):
     def evaluation(correct: int, total: int, group: str) -> Message:
         counts = {"sex": {group: {"correct": correct, "total": total}}}
-        metrics = {"num-examples": total, "vqa-correct": correct, "vqa-total": total, **group_metrics(counts, 1)}
+        metrics = {"num-examples": total, "vqa-correct": correct, "vqa-total": total, **group_metrics(counts)}
         return _reply({}, metrics)
 
     result = site_evaluation([evaluation(3, 4, "F"), evaluation(1, 4, "F"), evaluation(2, 2, "M")])
