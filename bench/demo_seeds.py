@@ -18,7 +18,7 @@ from rich.table import Table
 
 from bench.federated_vs_centralized import centralized_accuracy
 from bench.runs import simulate
-from fedvlm.config import load_config
+from contract.run_config import load_config
 
 GAIN_GOAL, RATIO_GOAL = 0.30, 0.9
 

@@ -31,12 +31,12 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.runs import simulate
-from fedvlm.config import RunConfig, load_config
+from contract.data_layout import site_folder
+from contract.run_config import RunConfig, load_config
 from privacy.dp.dp_sgd import train_lora_dp
 from privacy.dp.ledger import DpPlan, Ledger
 from privacy.dp.planning import site_plan
-from simulations.synth import site_dir, write_scenario
-from vlm.base_model import ensure_base_model
+from simulations.synth import write_scenario
 from vlm.lora import load_with_lora
 from vlm.records import load_dataset
 from vlm.training import TrainSettings, train_lora
@@ -123,13 +123,13 @@ def _measured(step: Callable[[], None], device: torch.device) -> tuple[float, in
 
 def overhead(batch: int = 16, steps: int = 5, repeats: int = 5) -> None:
     config = RunConfig()
-    torch.set_num_threads(config.simulation.threads_per_client)  # as each ClientApp trains in the demo
+    torch.set_num_threads(config.simulation.threads_per_site)  # as each ClientApp trains in the demo
     with tempfile.TemporaryDirectory(prefix="fedvlm-bench-dp-") as tmp:
         root = write_scenario("hospital", 1, Path(tmp), records_per_site=batch, eval_records=4)
-        records, _ = load_dataset(site_dir(root, 0))
+        records, _ = load_dataset(site_folder(root, 0))
         images = {r.record_id: r.load_image() for r in records}
     records = [dataclasses.replace(r, question=None, answer=None) for r in records]  # one batch row per record
-    model, processor = load_with_lora(str(ensure_base_model(config.model.preset)), config.lora.settings())
+    model, processor = load_with_lora(str(config.model.directory()), config.lora)
     device = next(model.parameters()).device
     settings = TrainSettings(local_steps=steps, batch_size=batch)
     plan = DpPlan(1.0, 1.0, 1.0, 1e-5, "rdp", steps)  # sample rate 1: the same rows as the plain step

@@ -8,7 +8,6 @@ scored on the same server-eval set. Prints both accuracies and their ratio (goal
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -20,10 +19,9 @@ from rich.table import Table
 
 from bench.runs import simulate
 from client.site import site_data
+from contract.data_layout import SERVER_EVAL, site_folder
+from contract.run_config import RunConfig, load_config
 from evaluation.utility import score_vqa
-from fedvlm.config import RunConfig, load_config
-from server.federation import resolve_model_dir
-from simulations.synth import SERVER_EVAL, site_dir
 from vlm.lora import load_with_lora
 from vlm.records import Record, load_dataset
 from vlm.training import train_lora
@@ -33,12 +31,12 @@ def pooled_training_data(config: RunConfig, data_root: Path) -> tuple[list[Recor
     """Every site's filtered training split, pooled, with the records' images."""
     sites = [
         site_data(
-            str(site_dir(data_root, i)),
+            str(site_folder(data_root, i)),
             config.data.holdout_fraction,
             config.privacy.pii.model_dump_json(),
             config.data.attribute_schema(),
         )
-        for i in range(config.simulation.clients)
+        for i in range(config.federation.sites)
     ]
     records = [record for site in sites for record in site.train]
     return records, {key: image for site in sites for key, image in site.images.items()}
@@ -48,9 +46,9 @@ def centralized_lora(config: RunConfig, data_root: Path) -> tuple[PeftModel, obj
     """One LoRA trained on the pooled data with as many examples as the federation processes; model, processor,
     steps."""
     records, images = pooled_training_data(config, data_root)
-    peft_model, processor = load_with_lora(resolve_model_dir(config), config.lora.settings())
-    steps = config.federation.rounds * config.simulation.clients * config.train.local_steps
-    settings = dataclasses.replace(config.train.settings(proximal_mu=0.0), local_steps=steps)
+    peft_model, processor = load_with_lora(config.model.directory(), config.lora)
+    steps = config.federation.rounds * config.federation.sites * config.train.local_steps
+    settings = config.train.model_copy(update={"local_steps": steps})
     train_lora(peft_model, processor, records, images, settings, seed=config.data.seed)
     return peft_model, processor, steps
 
@@ -80,9 +78,7 @@ def main() -> None:
     for column in ("setting", "vqa_accuracy", "wall s"):
         table.add_column(column)
     table.add_row("round 0 (base model)", f"{rows[0]['utility']['vqa_accuracy']:.3f}", "")
-    table.add_row(
-        f"federated, {config.simulation.clients} non-IID sites", f"{federated:.3f}", f"{federated_seconds:.0f}"
-    )
+    table.add_row(f"federated, {config.federation.sites} non-IID sites", f"{federated:.3f}", f"{federated_seconds:.0f}")
     table.add_row(f"centralized, pooled, {steps} steps", f"{centralized:.3f}", f"{centralized_seconds:.0f}")
     console = Console()
     console.print(table)

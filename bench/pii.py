@@ -34,15 +34,16 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.pii_eval_set import FIRST, HELDOUT_FIRST, HELDOUT_LAST, LAST, PRODUCTS, LabelledText, build_eval_set
-from fedvlm.config import PiiSection, RunConfig
+from contract.data_layout import site_folder
+from contract.run_config import RunConfig
 from privacy.pii.normalize import normalize_text
 from privacy.pii.ocr import TesserocrOCR
 from privacy.pii.pipeline import PiiFilter
+from privacy.pii.settings import PiiSettings
 from privacy.pii.text import KnownTerms, TextFilter
 from simulations.scenarios import SCENARIOS, site_profile
-from simulations.synth import site_dir, write_scenario
+from simulations.synth import write_scenario
 from simulations.synthetic_pii import burn_in, burned_scan, identity
-from vlm.base_model import ensure_base_model
 from vlm.lora import load_with_lora
 from vlm.records import load_dataset
 from vlm.training import train_lora
@@ -121,14 +122,14 @@ def text_benchmark(texts: list[LabelledText], title: str) -> None:
     oob = run_out_of_the_box(texts, analyzer, anonymizer)
     oob_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    text_filter = TextFilter(PiiSection())
+    text_filter = TextFilter(PiiSettings())
     init_seconds = time.perf_counter() - started
     started = time.perf_counter()
     text_filter.redact([labelled.text for labelled in texts])
     ours_seconds = time.perf_counter() - started
-    ours = run_fedvlm(texts, TextFilter(PiiSection()), site_wide=False)
-    site = run_fedvlm(texts, TextFilter(PiiSection()), site_wide=True)
-    catalogue = run_fedvlm(texts, TextFilter(PiiSection(allow_list=list(PRODUCTS))), site_wide=True)
+    ours = run_fedvlm(texts, TextFilter(PiiSettings()), site_wide=False)
+    site = run_fedvlm(texts, TextFilter(PiiSettings()), site_wide=True)
+    catalogue = run_fedvlm(texts, TextFilter(PiiSettings(allow_list=list(PRODUCTS))), site_wide=True)
     scores = {
         "out-of-the-box Presidio": score_texts(texts, *oob),
         "fedvlm, each text alone": score_texts(texts, *ours),
@@ -343,8 +344,8 @@ def ocr_alone_seconds(ocr: TesserocrOCR, count: int) -> float:
 def demo_share(tmp: Path) -> None:
     """A demo site's filtering time against its local training over the demo's rounds, and the filter's floor."""
     config = RunConfig()
-    root = write_scenario("hospital", config.simulation.clients, tmp / "demo", config.data.records_per_site, 4)
-    site = site_dir(root, 0)
+    root = write_scenario("hospital", config.federation.sites, tmp / "demo", config.data.records_per_site, 4)
+    site = site_folder(root, 0)
     records, _ = load_dataset(site)
     text_only = config.privacy.pii.model_copy(update={"ocr": False})
     seconds = {}
@@ -355,11 +356,11 @@ def demo_share(tmp: Path) -> None:
     seconds["OCR alone"] = ocr_alone_seconds(TesserocrOCR(), len(records))
     clean, _ = load_dataset(tmp / "demo-filtered")
     images = {record.record_id: record.load_image() for record in clean}
-    model, processor = load_with_lora(str(ensure_base_model(config.model.preset)), config.lora.settings())
-    torch.set_num_threads(config.simulation.threads_per_client)  # as each ClientApp trains in the demo
-    train_lora(model, processor, clean, images, config.train.settings(0.0), seed=1)  # warm-up round
+    model, processor = load_with_lora(str(config.model.directory()), config.lora)
+    torch.set_num_threads(config.simulation.threads_per_site)  # as each ClientApp trains in the demo
+    train_lora(model, processor, clean, images, config.train, seed=1)  # warm-up round
     started = time.perf_counter()
-    train_lora(model, processor, clean, images, config.train.settings(0.0), seed=2)
+    train_lora(model, processor, clean, images, config.train, seed=2)
     round_seconds = time.perf_counter() - started
     share = {name: spent / (config.federation.rounds * round_seconds) for name, spent in seconds.items()}
     console.print(
@@ -375,7 +376,7 @@ def main() -> None:
     text_benchmark(build_eval_set("tuning"), "tuning set (recognizers were adjusted on it)")
     text_benchmark(build_eval_set("held-out 1", seed=11), "held-out set 1 (two cues added after its first run)")
     text_benchmark(build_eval_set("held-out 2", seed=13), "held-out set 2 (never used for tuning)")
-    pii_filter = PiiFilter(PiiSection())
+    pii_filter = PiiFilter(PiiSettings())
     with tempfile.TemporaryDirectory(prefix="fedvlm-bench-pii-") as tmp:
         metadata_benchmark(Path(tmp) / "metadata", pii_filter)
         analyzer = out_of_the_box()[0]

@@ -1,7 +1,7 @@
 """Simulation-engine overhead: one round with 8 virtual sites on the Flower Simulation Engine.
 
 overhead = (train-phase wall time - summed client compute time / concurrency) / train-phase wall time,
-where concurrency = how many ClientApps Ray runs at once (CPUs / cpus_per_client). Round 1 includes
+where concurrency = how many ClientApps Ray runs at once (CPUs / cpus_per_site). Round 1 includes
 actor start-up and model loading in each actor; round 2 is the steady state. The engine's one-time
 start (Ray init, before round 1) is outside both.
 """
@@ -22,9 +22,7 @@ SITES = 8
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fedvlm-bench-") as tmp:
-        rows = simulate(
-            Path(tmp) / "run", "--clients", str(SITES), "--rounds", "2", "--set", "data.records_per_site=80"
-        )
+        rows = simulate(Path(tmp) / "run", "--sites", str(SITES), "--rounds", "2", "--set", "data.records_per_site=80")
     concurrency = min(SITES, os.cpu_count() or 1)
     table = Table(title=f"simulation overhead, {SITES} virtual sites, concurrency {concurrency}")
     for column in ("round", "train-phase wall s", "client compute s (sum)", "overhead"):

@@ -9,20 +9,39 @@ import time
 from collections.abc import Callable
 
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, Context, Message
 from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import Mod
 
 from client.central_clipping import central_clipping_mod
-from client.dp_round import begin_dp_round, site_name
-from client.site import data_path_for, model_dir_for, site_data, site_model, verify_base_model
-from evaluation.utility import group_metrics, score_vqa
-from fedvlm.config import RunConfig
-from fedvlm.messages import BUDGET_EXHAUSTED, SITE_RECORD, TRAINED, UNIT_WEIGHT_KEY
+from client.dp_round import begin_dp_round
+from client.site import model_dir_for, site_data, site_model, verify_base_model
+from contract.messages import (
+    ARRAYS,
+    BUDGET_EXHAUSTED,
+    CLIENT_SECONDS,
+    DP_EMPTY_STEPS,
+    DP_SAMPLED_RECORDS,
+    NUM_EXAMPLES,
+    TRAIN_FINAL_LOSS,
+    TRAIN_LOSS,
+    TRAIN_STEPS,
+    TRAINED,
+    UNIT_WEIGHT,
+    VQA_CORRECT,
+    VQA_TOTAL,
+    RoundInstruction,
+    evaluate_reply,
+    group_metrics,
+    instruction_of,
+    train_reply,
+)
+from contract.node_config import NodeConfig
+from evaluation.utility import score_vqa
 from privacy.dp.dp_sgd import train_lora_dp
 from vlm.adapters import adapter_state, load_adapter_state
 from vlm.training import round_span, train_lora
 
-app = ClientApp()
 DP_OPTIMIZER_STATE = "dp-optimizer"  # context state: the site's optimizer moments, carried across DP rounds
 log = logging.getLogger("fedvlm.site")
 
@@ -31,7 +50,7 @@ class SiteFailure(RuntimeError):
     """What the server learns of a failed site: the error's type, never its message (paths, text)."""
 
 
-OWN_PACKAGES = ("client", "fedvlm", "privacy", "vlm", "evaluation", "server", "simulations")
+OWN_PACKAGES = ("client", "contract", "fedvlm", "privacy", "vlm", "evaluation", "server", "simulations", "storage")
 
 
 def describe_failure(error: Exception) -> str:
@@ -58,27 +77,27 @@ def _contained(handler: Callable[[Message, Context], Message]) -> Callable[[Mess
     return run
 
 
-def _prepare(msg: Message, context: Context):
-    settings = msg.content["config"]
-    config = RunConfig.model_validate_json(str(settings["run-config"]))
-    torch.set_num_threads(config.simulation.threads_per_client)
-    model_dir = model_dir_for(config, dict(context.node_config))
-    verify_base_model(model_dir, str(settings["base-model-hash"]))
-    model, processor = site_model(str(model_dir), config.lora.settings())
-    load_adapter_state(model, msg.content["arrays"].to_torch_state_dict())
-    data_path = data_path_for(dict(context.node_config), str(settings["data-root"]))
+def _prepare(msg: Message, node: NodeConfig):
+    instruction = instruction_of(msg)
+    config = instruction.run_config
+    torch.set_num_threads(config.simulation.threads_per_site)
+    model_dir = model_dir_for(config, node)
+    verify_base_model(model_dir, instruction.base_model_hash)
+    model, processor = site_model(str(model_dir), config.lora)
+    load_adapter_state(model, msg.content[ARRAYS].to_torch_state_dict())
     data = site_data(
-        data_path, config.data.holdout_fraction, config.privacy.pii.model_dump_json(), config.data.attribute_schema()
+        str(node.data_folder(instruction)),
+        config.data.holdout_fraction,
+        config.privacy.pii,
+        config.data.attribute_schema(),
     )
-    return config, settings, model, processor, data
+    return instruction, model, processor, data
 
 
 def _seed(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "big")
 
 
-@app.train(mods=[central_clipping_mod])
-@_contained
 def train(msg: Message, context: Context) -> Message:
     """Train the received global adapter on this site's training split; reply with the update and counts.
 
@@ -86,56 +105,70 @@ def train(msg: Message, context: Context) -> Message:
     figures and status 'budget-exhausted'; the spend of a round is written to the ledger before its first step.
     """
     started = time.monotonic()
-    config, settings, model, processor, data = _prepare(msg, context)
-    server_round = int(settings["server-round"])
-    site = site_name(dict(context.node_config), context.node_id)
-    stable_id = context.node_config.get("partition-id", context.node_id)  # stable across simulation runs
-    torch.manual_seed(_seed(config.data.seed, server_round, stable_id))
-    train_settings = config.train.settings(float(settings.get("proximal-mu", 0.0)))
-    batches_seed = _seed(config.data.seed, server_round, stable_id, "batches")
+    node = NodeConfig.from_context(context)
+    instruction, model, processor, data = _prepare(msg, node)
+    config, server_round = instruction.run_config, instruction.server_round
+    torch.manual_seed(_seed(config.data.seed, server_round, node.stable_id))
+    batches_seed = _seed(config.data.seed, server_round, node.stable_id, "batches")
     span = round_span(server_round, config.federation.rounds)
-    metrics = MetricRecord({"num-examples": len(data.train), **data.counts()})
+    metrics = {NUM_EXAMPLES: len(data.train), **data.counts()}
     if config.privacy.central.enabled:
-        metrics[UNIT_WEIGHT_KEY] = 1
+        metrics[UNIT_WEIGHT] = 1
     if config.privacy.dp.enabled:
-        dp_round = begin_dp_round(
-            config, dict(settings), dict(context.node_config), site, server_round, len(data.train)
-        )
-        metrics.update(dp_round.metrics())
-        if dp_round.refused:
-            metrics["num-examples"] = 0
-            status = ConfigRecord({"name": site, "status": BUDGET_EXHAUSTED})
-            return Message(RecordDict({"metrics": metrics, SITE_RECORD: status}), reply_to=msg)
-        kept = context.state.array_records.get(DP_OPTIMIZER_STATE)
-        result = train_lora_dp(
-            model,
-            processor,
-            data.train,
-            data.images,
-            train_settings,
-            dp_round.ledger.plan,
-            batches_seed,
-            config.privacy.dp.secure_rng,
-            optimizer_state=kept.to_torch_state_dict() if kept else None,
-            span=span,
-        )
-        context.state[DP_OPTIMIZER_STATE] = ArrayRecord(result.optimizer_state)
-        metrics.update({"dp-empty-steps": result.empty_steps, "dp-sampled-records": result.sampled_records})
+        result = _train_dp(instruction, node, context, model, processor, data, batches_seed, metrics)
+        if result is None:
+            metrics[NUM_EXAMPLES] = 0
+            return train_reply(msg, node.site, BUDGET_EXHAUSTED, metrics)
     else:
-        result = train_lora(model, processor, data.train, data.images, train_settings, batches_seed, span)
-    metrics.update({"train-loss": result.mean_loss, "train-final-loss": result.final_loss, "train-steps": result.steps})
-    arrays = ArrayRecord(adapter_state(model))
-    metrics["client-seconds"] = time.monotonic() - started
-    status = ConfigRecord({"name": site, "status": TRAINED})
-    return Message(RecordDict({"arrays": arrays, "metrics": metrics, SITE_RECORD: status}), reply_to=msg)
+        result = train_lora(
+            model, processor, data.train, data.images, config.train, batches_seed, span, instruction.proximal_mu
+        )
+    metrics.update({TRAIN_LOSS: result.mean_loss, TRAIN_FINAL_LOSS: result.final_loss, TRAIN_STEPS: result.steps})
+    metrics[CLIENT_SECONDS] = time.monotonic() - started
+    return train_reply(msg, node.site, TRAINED, metrics, adapter_state(model))
 
 
-@app.evaluate()
-@_contained
+def _train_dp(instruction: RoundInstruction, node: NodeConfig, context: Context, model, processor, data, seed, metrics):
+    """DP-SGD for this round, its figures added to metrics; None when the round would pass the site's budget."""
+    config = instruction.run_config
+    dp_round = begin_dp_round(instruction, node, len(data.train))
+    metrics.update(dp_round.metrics())
+    if dp_round.refused:
+        return None
+    kept = context.state.array_records.get(DP_OPTIMIZER_STATE)
+    result = train_lora_dp(
+        model,
+        processor,
+        data.train,
+        data.images,
+        config.train,
+        dp_round.ledger.plan,
+        seed,
+        config.privacy.dp.secure_rng,
+        optimizer_state=kept.to_torch_state_dict() if kept else None,
+        span=round_span(instruction.server_round, config.federation.rounds),
+        proximal_mu=instruction.proximal_mu,
+    )
+    context.state[DP_OPTIMIZER_STATE] = ArrayRecord(result.optimizer_state)
+    metrics.update({DP_EMPTY_STEPS: result.empty_steps, DP_SAMPLED_RECORDS: result.sampled_records})
+    return result
+
+
 def evaluate(msg: Message, context: Context) -> Message:
     """Score the received adapter on this site's held-out split: counts overall and per attribute group."""
-    config, _, model, processor, data = _prepare(msg, context)
+    instruction, model, processor, data = _prepare(msg, NodeConfig.from_context(context))
     score = score_vqa(model, processor, data.holdout)
-    metrics = {"num-examples": score.total, "vqa-correct": score.correct, "vqa-total": score.total}
-    metrics.update(group_metrics(score.group_counts(config.data.min_group_size)))
-    return Message(RecordDict({"metrics": MetricRecord(metrics)}), reply_to=msg)
+    metrics = {NUM_EXAMPLES: score.total, VQA_CORRECT: score.correct, VQA_TOTAL: score.total}
+    metrics.update(group_metrics(score.group_counts(instruction.run_config.data.min_group_size)))
+    return evaluate_reply(msg, metrics)
+
+
+def build_client_app(mods: list[Mod] | None = None) -> ClientApp:
+    """A ClientApp whose train messages pass through mods (default: central DP's client-side clipping)."""
+    client_app = ClientApp()
+    client_app.train(mods=[central_clipping_mod] if mods is None else mods)(_contained(train))
+    client_app.evaluate()(_contained(evaluate))
+    return client_app
+
+
+app = build_client_app()

@@ -7,7 +7,7 @@ from flwr.clientapp.mod import adaptiveclipping_mod, fixedclipping_mod
 from flwr.clientapp.typing import ClientAppCallable
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
-from fedvlm.config import RunConfig
+from contract.messages import CONFIG, instruction_of, reply_arrays
 
 
 def central_clipping_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
@@ -15,8 +15,7 @@ def central_clipping_mod(msg: Message, context: Context, call_next: ClientAppCal
 
     A site that declines the round (privacy budget) sends no update; its reply passes through unclipped.
     """
-    config = msg.content["config"]
-    if KEY_CLIPPING_NORM not in config:
+    if KEY_CLIPPING_NORM not in msg.content[CONFIG]:
         return call_next(msg, context)
     inner: list[Message] = []
 
@@ -24,8 +23,8 @@ def central_clipping_mod(msg: Message, context: Context, call_next: ClientAppCal
         inner.append(call_next(message, ctx))
         return inner[0]
 
-    adaptive = RunConfig.model_validate_json(str(config["run-config"])).privacy.central.adaptive
+    adaptive = instruction_of(msg).run_config.privacy.central.adaptive
     clipped = (adaptiveclipping_mod if adaptive else fixedclipping_mod)(msg, context, train)
-    if inner and inner[0].has_content() and not inner[0].content.array_records:
+    if inner and inner[0].has_content() and reply_arrays(inner[0]) is None:
         return inner[0]
     return clipped

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from fedvlm.config import PiiSection, RunConfig
+from contract.node_config import NodeConfig
+from contract.run_config import RunConfig
 from privacy.filter_stage import filter_records
+from privacy.pii.settings import PiiSettings
 from vlm.attributes import AttributeSchema
-from vlm.base_model import ensure_base_model
 from vlm.loading import weights_hash
 from vlm.lora import LoraSettings, load_with_lora
 from vlm.records import DatasetError, LoadReport, Record, load_dataset
@@ -56,7 +57,7 @@ def _log_problems(report: LoadReport | None) -> None:
 
 @cache
 def site_data(
-    data_path: str, holdout_fraction: float, pii_settings_json: str, schema: AttributeSchema | None = None
+    data_path: str, holdout_fraction: float, pii_settings: PiiSettings, schema: AttributeSchema | None = None
 ) -> SiteData:
     """Load, validate, PII-filter and split a site folder (cached for the life of the process)."""
     schema = schema or AttributeSchema()
@@ -66,7 +67,6 @@ def site_data(
         _log_problems(error.report)
         raise
     _log_problems(report)
-    pii_settings = PiiSection.model_validate_json(pii_settings_json)
     clean, filter_counts = filter_records(Path(data_path), records, pii_settings, schema)
     holdout = [r for r in clean if _in_holdout(r, holdout_fraction)]
     train = [r for r in clean if not _in_holdout(r, holdout_fraction)]
@@ -76,22 +76,9 @@ def site_data(
     return SiteData(train, holdout, images, report, filter_counts)
 
 
-def data_path_for(node_config: dict, data_root: str) -> str:
-    """Deployment: node-config data-path. Simulation: the scenario's site folder for partition-id."""
-    if "data-path" in node_config:
-        return str(node_config["data-path"])
-    if "partition-id" in node_config and data_root:
-        return str(Path(data_root) / f"site-{int(node_config['partition-id'])}")
-    raise ValueError("no site data: set node-config 'data-path' (deployment) or run under the simulation engine")
-
-
-def model_dir_for(config: RunConfig, node_config: dict) -> Path:
-    """The local base-model directory: node-config model-path, else config model.path, else the cached preset."""
-    if "model-path" in node_config:
-        return Path(str(node_config["model-path"]))
-    if config.model.path:
-        return Path(config.model.path)
-    return ensure_base_model(config.model.preset)
+def model_dir_for(config: RunConfig, node: NodeConfig) -> Path:
+    """The local base-model directory: node-config model-path, else the run config's model."""
+    return Path(node.model_path) if node.model_path is not None else config.model.directory()
 
 
 @cache

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import quote, unquote
 
 import torch
 
@@ -44,30 +42,6 @@ class VqaScore:
             for name, values in sorted(self.groups.items())
         }
         return suppress_small_cells(counts, min_group_size)
-
-
-GROUP_PREFIX = "group|"
-
-
-def group_metrics(groups: dict[str, dict[str, dict[str, int]]]) -> dict[str, int]:
-    """Flatten group counts (VqaScore.group_counts: small groups already suppressed) into metric keys
-    'group|<name>|<value>|<field>' (name and value URL-quoted)."""
-    return {
-        f"{GROUP_PREFIX}{quote(name, safe='')}|{quote(value, safe='')}|{field_name}": count
-        for name, values in groups.items()
-        for value, counts in values.items()
-        for field_name, count in counts.items()
-    }
-
-
-def groups_from_metrics(metrics: Mapping[str, int]) -> dict[str, dict[str, dict[str, int]]]:
-    """The inverse of group_metrics, summing nothing: other keys are ignored."""
-    groups: dict[str, dict[str, dict[str, int]]] = {}
-    for key, count in metrics.items():
-        if key.startswith(GROUP_PREFIX):
-            name, value, field_name = key[len(GROUP_PREFIX) :].split("|")
-            groups.setdefault(unquote(name), {}).setdefault(unquote(value), {})[field_name] = int(count)
-    return groups
 
 
 @torch.no_grad()

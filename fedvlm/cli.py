@@ -7,8 +7,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from contract.run_config import ConfigError, RunConfig, load_config
 from fedvlm.cli_args import output_folder, positive_int, written_whole
-from fedvlm.config import ConfigError, RunConfig, load_config
 from fedvlm.pii_cli import add_pii_commands
 from server.run_dir import MARKER, RunDir
 
@@ -25,15 +25,15 @@ def _rounds_done(out: Path) -> int:
 def _simulate_config(args: argparse.Namespace, out: Path) -> RunConfig:
     rounds = [f"federation.rounds={args.rounds}"] if args.rounds is not None else []
     if args.resume:
-        if args.config or args.set or args.clients is not None:
+        if args.config or args.set or args.sites is not None:
             raise ConfigError("--resume continues with RUN_DIR/config.toml: only --rounds may change")
         config = load_config(out / "config.toml", rounds)
         done = _rounds_done(out)
         if config.federation.rounds < done:
             raise ConfigError(f"--rounds {config.federation.rounds}: {out} has already run {done} rounds")
         return config
-    clients = [f"simulation.clients={args.clients}"] if args.clients is not None else []
-    return load_config(args.config, list(args.set) + rounds + clients)
+    sites = [f"federation.sites={args.sites}"] if args.sites is not None else []
+    return load_config(args.config, list(args.set) + rounds + sites)
 
 
 def _clear_run_dir(out: Path, overwrite: bool) -> None:
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="run a federation on the Flower Simulation Engine")
     simulate.add_argument("--config", help="TOML configuration (default: the hospital demo)")
     simulate.add_argument("--rounds", type=positive_int, help="override federation.rounds")
-    simulate.add_argument("--clients", type=positive_int, help="override simulation.clients (virtual sites)")
+    simulate.add_argument("--sites", type=positive_int, help="override federation.sites (virtual sites)")
     simulate.add_argument("--out", default="runs/simulate", help="run directory (default: runs/simulate)")
     simulate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any key")
     simulate.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fedvlm.config import ConfigError
+from contract.run_config import ConfigError
 
 
 def positive_int(text: str) -> int:

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from contract.run_config import ConfigError, load_config
 from fedvlm.cli_args import output_folder, written_whole
-from fedvlm.config import ConfigError, load_config
 from privacy.pii.report import REPORT_FILE
 
 if TYPE_CHECKING:

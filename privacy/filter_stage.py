@@ -15,9 +15,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from fedvlm.config import PiiSection
 from privacy.pii.pipeline import PiiFilter
 from privacy.pii.report import REPORT_FILE, PiiReport
+from privacy.pii.settings import PiiSettings
 from vlm.attributes import AttributeSchema
 from vlm.base_model import cache_root
 from vlm.records import METADATA, Record, load_dataset
@@ -26,7 +26,7 @@ FILTER_VERSION = "3"  # 3: attributes screened against the declared schema (copi
 COMPLETE = ".complete"
 
 
-def _dataset_hash(folder: Path, records: list[Record], settings: PiiSection, schema: AttributeSchema) -> str:
+def _dataset_hash(folder: Path, records: list[Record], settings: PiiSettings, schema: AttributeSchema) -> str:
     digest = hashlib.sha256(f"{FILTER_VERSION}\n{settings.model_dump_json()}\n{schema!r}\n".encode())
     if "hash" in {settings.default_operator, *settings.operators.values()}:
         secret = os.environ.get(settings.hash_secret_env, "")
@@ -38,7 +38,7 @@ def _dataset_hash(folder: Path, records: list[Record], settings: PiiSection, sch
 
 
 def filtered_copy(
-    folder: Path, records: list[Record], settings: PiiSection, schema: AttributeSchema
+    folder: Path, records: list[Record], settings: PiiSettings, schema: AttributeSchema
 ) -> tuple[Path, PiiReport]:
     """The filtered dataset for these records (written on first use) and the filter's report."""
     target = cache_root() / "pii" / _dataset_hash(folder, records, settings, schema)[:32]
@@ -53,7 +53,7 @@ def filtered_copy(
 
 
 def filter_records(
-    folder: Path, records: list[Record], settings: PiiSection, schema: AttributeSchema | None = None
+    folder: Path, records: list[Record], settings: PiiSettings, schema: AttributeSchema | None = None
 ) -> tuple[list[Record], dict[str, int]]:
     """Records allowed into training, and the counts of what the filter did (never values).
 

@@ -7,29 +7,28 @@ from pathlib import Path
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
-from fedvlm.config import RunConfig, load_config
+from contract.run_config import RunConfig, load_config
 from server.federation import Federation
-from server.gates import Gate, accept_all
 from server.run_dir import RunDir
 
 
-def start(grid: Grid, config: RunConfig, out_dir: Path, resume: bool, gate: Gate = accept_all) -> None:
+def start(grid: Grid, config: RunConfig, out_dir: Path, resume: bool) -> None:
     """Write the resolved config and run the round loop into out_dir (a new run refuses an existing one)."""
     run_dir = RunDir(out_dir)
     if not resume and run_dir.metrics.exists():
         raise FileExistsError(f"{run_dir.root}: already holds a run; resume it or choose another out-dir")
     run_dir.mark()
     run_dir.config.write_text(config.to_toml(), encoding="utf-8")
-    Federation(grid, config, run_dir, gate).run(resume=resume)
+    Federation(grid, config, run_dir).run(resume=resume)
 
 
-def build_server_app(config: RunConfig, out_dir: Path, resume: bool, gate: Gate = accept_all) -> ServerApp:
+def build_server_app(config: RunConfig, out_dir: Path, resume: bool) -> ServerApp:
     """A ServerApp bound to an already validated config (used by `fedvlm simulate`)."""
     server_app = ServerApp()
 
     @server_app.main()
     def main(grid: Grid, context: Context) -> None:
-        start(grid, config, out_dir, resume, gate)
+        start(grid, config, out_dir, resume)
 
     return server_app
 

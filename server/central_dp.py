@@ -26,7 +26,7 @@ from flwr.supercore.privacy_accounting import (
 )
 from flwr.supercore.privacy_accounting.rdp_accountant import RdpAccountant
 
-from fedvlm.config import CentralDpSection, RunConfig
+from contract.run_config import CentralDpSection, RunConfig
 
 
 def with_central_dp(strategy: FedAvg, config: RunConfig) -> Strategy:

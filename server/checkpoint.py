@@ -8,7 +8,6 @@ crash at any point leaves `LATEST` naming a complete checkpoint.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +17,8 @@ import torch
 from safetensors.numpy import load_file as load_numpy
 from safetensors.numpy import save_file as save_numpy
 from safetensors.torch import load_file, save_file
+
+from storage.durable import replace_file, replace_folder
 
 LATEST = "LATEST"
 STATE = "state.json"
@@ -34,31 +35,20 @@ class Checkpoint:
     accepted_evaluation: dict
 
 
-def _replace_file(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
-
-
 def save_checkpoint(
     folder: Path, checkpoint: Checkpoint, adapter: dict[str, torch.Tensor], optimizer: dict[str, np.ndarray]
 ) -> None:
     """Write a complete round folder, point LATEST at it, then drop older round folders."""
-    folder.mkdir(parents=True, exist_ok=True)
     name = f"round-{checkpoint.round:04d}"
-    staging = folder / f"{name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    save_file({k: v.contiguous() for k, v in adapter.items()}, staging / GLOBAL)
-    if optimizer:
-        save_numpy({k: np.ascontiguousarray(v) for k, v in optimizer.items()}, staging / OPTIMIZER)
-    (staging / STATE).write_text(json.dumps(asdict(checkpoint), indent=2), encoding="utf-8")
-    shutil.rmtree(folder / name, ignore_errors=True)
-    staging.rename(folder / name)
-    _replace_file(folder / LATEST, name)
+
+    def write(staging: Path) -> None:
+        save_file({k: v.contiguous() for k, v in adapter.items()}, staging / GLOBAL)
+        if optimizer:
+            save_numpy({k: np.ascontiguousarray(v) for k, v in optimizer.items()}, staging / OPTIMIZER)
+        (staging / STATE).write_text(json.dumps(asdict(checkpoint), indent=2), encoding="utf-8")
+
+    replace_folder(folder / name, write)
+    replace_file(folder / LATEST, name)
     for old in folder.glob("round-*"):
         if old.name != name:
             shutil.rmtree(old, ignore_errors=True)

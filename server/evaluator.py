@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import torch
 
 from evaluation.utility import score_vqa
+from storage.durable import replace_folder
 from vlm.adapters import adapter_state, load_adapter_state, save_adapter
 from vlm.attributes import DEFAULT_MIN_GROUP_SIZE, AttributeSchema
 from vlm.lora import LoraSettings, load_with_lora
@@ -47,12 +47,4 @@ class ServerEvaluator:
 
     def publish(self, state: dict[str, torch.Tensor], out_dir: Path) -> None:
         """Replace out_dir with state as a PEFT adapter directory, never leaving a half-written one."""
-        staging = out_dir.with_name(out_dir.name + ".partial")
-        retired = out_dir.with_name(out_dir.name + ".old")
-        for leftover in (staging, retired):
-            shutil.rmtree(leftover, ignore_errors=True)
-        save_adapter(self.model, state, staging, self.model_dir)
-        if out_dir.exists():
-            out_dir.rename(retired)
-        staging.rename(out_dir)
-        shutil.rmtree(retired, ignore_errors=True)
+        replace_folder(out_dir, lambda staging: save_adapter(self.model, state, staging, self.model_dir))

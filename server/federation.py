@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from pathlib import Path
 
 import torch
-from flwr.app import ArrayRecord, ConfigRecord
+from flwr.app import ArrayRecord, ConfigRecord, Message
 from flwr.serverapp import Grid
 
-from fedvlm.config import RunConfig
+from contract.data_layout import SERVER_EVAL
+from contract.messages import RoundInstruction, reply_site
+from contract.run_config import RunConfig
+from evaluation.gates import RoundEvidence, build_gates, judge
 from server import environment
 from server.central_dp import CentralLedger
 from server.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from server.display import RoundDisplay
 from server.evaluator import ServerEvaluator
-from server.gates import Gate, accept_all
 from server.replies import (
     array_bytes,
     dp_by_site,
@@ -30,61 +30,51 @@ from server.replies import (
 )
 from server.run_dir import RunDir
 from server.strategies import build_strategy, load_optimizer_state, optimizer_state, restore, snapshot
-from simulations.synth import SERVER_EVAL, is_complete, write_scenario
 from vlm.adapters import state_bytes, state_hash
-from vlm.base_model import ensure_base_model
 from vlm.loading import weights_hash
 
 
-def resolve_model_dir(config: RunConfig) -> Path:
-    """config model.path, or the cached pre-trained preset (built on first use)."""
-    return Path(config.model.path) if config.model.path else ensure_base_model(config.model.preset)
-
-
-def resolve_data_root(config: RunConfig, run_dir: RunDir) -> Path:
-    """config data.root, or synthetic scenario data written (once, completely) into the run directory."""
-    if config.data.root:
-        return Path(config.data.root)
-    if not is_complete(run_dir.data):
-        shutil.rmtree(run_dir.data, ignore_errors=True)
-        write_scenario(
-            config.data.scenario,
-            config.simulation.clients,
-            run_dir.data,
-            records_per_site=config.data.records_per_site,
-            eval_records=config.data.eval_records,
-            seed=config.data.seed,
+def data_root(config: RunConfig, run_dir: RunDir) -> Path:
+    """config data.root, else the run directory's data/ (synthetic data that the simulation runner wrote)."""
+    root = Path(config.data.root) if config.data.root else run_dir.data
+    if not (root / SERVER_EVAL).is_dir():
+        raise FileNotFoundError(
+            f"{root / SERVER_EVAL}: no server evaluation set; set data.root, or write synthetic data there with "
+            "`fedvlm data synth`"
         )
-    return run_dir.data
+    return root
 
 
 class Federation:
     """One run of the round loop over a Grid, writing everything into a run directory."""
 
-    def __init__(self, grid: Grid, config: RunConfig, run_dir: RunDir, gate: Gate = accept_all) -> None:
-        self.grid, self.config, self.run_dir, self.gate = grid, config, run_dir, gate
-        self.model_dir = resolve_model_dir(config)
-        self.data_root = resolve_data_root(config, run_dir)
+    def __init__(self, grid: Grid, config: RunConfig, run_dir: RunDir) -> None:
+        self.grid, self.config, self.run_dir = grid, config, run_dir
+        self.gates = build_gates(config.gates)
+        self.model_dir = config.model.directory()
+        self.data_root = data_root(config, run_dir)
         self.evaluator = ServerEvaluator(
             self.model_dir,
-            config.lora.settings(),
+            config.lora,
             self.data_root / SERVER_EVAL,
             config.data.attribute_schema(),
             config.data.min_group_size,
         )
         self.strategy = build_strategy(config)
-        self.train_config = {
-            "run-config": config.model_dump_json(),
-            "base-model-hash": weights_hash(self.model_dir),
-            "data-root": str(self.data_root.resolve()),
-            "federation-id": run_dir.federation_id(),
-            "site-state-root": str(run_dir.site_state.resolve()),
-        }
+        self.base_model_hash = weights_hash(self.model_dir)
         self.dp_steps: dict[str, int] = {}  # DP-SGD steps each site reported; a site's ledger may never hold fewer
         self.central = self._central_ledger(releases=0)
 
     def _round_config(self) -> ConfigRecord:
-        return ConfigRecord({**self.train_config, "dp-recorded-steps": json.dumps(self.dp_steps, sort_keys=True)})
+        instruction = RoundInstruction(
+            run_config=self.config,
+            base_model_hash=self.base_model_hash,
+            data_root=str(self.data_root.resolve()),
+            federation_id=self.run_dir.federation_id(),
+            site_state_root=str(self.run_dir.site_state.resolve()),
+            dp_recorded_steps=dict(self.dp_steps),
+        )
+        return instruction.encode()
 
     def _privacy(self, replies: list) -> dict:
         """metrics.jsonl's privacy: each site's DP-SGD ledger figures, and the central ε (or None)."""
@@ -95,8 +85,8 @@ class Federation:
     def run(self, resume: bool) -> None:
         """Rounds from the start (round 0 = the starting model) or from the last checkpoint."""
         checkpoint, global_state = self._resume() if resume else self._start()
-        threads = self.config.simulation.threads_per_client
-        described = environment.describe(self.train_config["base-model-hash"], threads)
+        threads = self.config.simulation.threads_per_site
+        described = environment.describe(self.base_model_hash, threads)
         environment.record(self.run_dir.environment, described, resumed_from=checkpoint.round if resume else None)
         rounds = self.config.federation.rounds
         with RoundDisplay(rounds, completed=checkpoint.round) as display:
@@ -193,7 +183,15 @@ class Federation:
             return self._finish(row, started, global_state), global_state, kept
         candidate = {key: value.to(torch.float32) for key, value in aggregated.to_torch_state_dict().items()}
         evaluation = self.evaluator.evaluate(candidate)
-        verdict = self.gate(server_round, evaluation, checkpoint.accepted_evaluation)
+        evidence = RoundEvidence(
+            server_round=server_round,
+            candidate=evaluation,
+            current=checkpoint.accepted_evaluation,
+            train=row["train"],
+            privacy=row["privacy"],
+            sites=_sites(valid),
+        )
+        verdict = judge(self.gates, evidence)
         row.update(
             status="accepted" if verdict.accepted else "rejected",
             accepted=verdict.accepted,
@@ -218,3 +216,7 @@ class Federation:
         row["adapter_hash"] = state_hash(global_state)
         row["seconds"] = round(time.monotonic() - started, 3)
         return row
+
+
+def _sites(replies: list[Message]) -> tuple[str, ...]:
+    return tuple(sorted(reply_site(reply) for reply in replies))

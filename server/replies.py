@@ -8,8 +8,23 @@ from collections import Counter
 import torch
 from flwr.app import ArrayRecord, Message
 
-from evaluation.utility import groups_from_metrics
-from fedvlm.messages import BUDGET_EXHAUSTED, SITE_RECORD, TRAINED
+from contract.messages import (
+    BUDGET_EXHAUSTED,
+    CLIENT_SECONDS,
+    COUNT_PREFIXES,
+    NUM_EXAMPLES,
+    TRAIN_LOSS,
+    TRAINED,
+    VQA_CORRECT,
+    VQA_TOTAL,
+    dp_figures,
+    groups_from_metrics,
+    pii_entities,
+    reply_arrays,
+    reply_metrics,
+    reply_site,
+    reply_status,
+)
 
 
 def array_bytes(record: ArrayRecord) -> int:
@@ -19,97 +34,57 @@ def array_bytes(record: ArrayRecord) -> int:
 
 def usable_train_reply(reply: Message, global_state: dict[str, torch.Tensor]) -> bool:
     """A reply that can be aggregated: no error, the global adapter's keys and shapes, finite values, examples > 0."""
-    if reply.has_error() or not reply.has_content():
-        return False
-    content = reply.content
-    if "arrays" not in content.array_records or "metrics" not in content.metric_records:
-        return False
-    arrays, metrics = content["arrays"], content["metrics"]
-    if set(arrays.keys()) != set(global_state):
+    arrays, metrics = reply_arrays(reply), reply_metrics(reply)
+    if arrays is None or metrics is None or set(arrays.keys()) != set(global_state):
         return False
     for key, array in arrays.items():
         values = array.numpy()
         if tuple(values.shape) != tuple(global_state[key].shape) or not torch.isfinite(torch.from_numpy(values)).all():
             return False
-    examples, loss = metrics.get("num-examples"), metrics.get("train-loss")
+    examples, loss = metrics.get(NUM_EXAMPLES), metrics.get(TRAIN_LOSS)
     return isinstance(examples, int) and examples > 0 and isinstance(loss, float) and math.isfinite(loss)
 
 
 def usable_evaluate_reply(reply: Message) -> bool:
     """An evaluation reply with its counts."""
-    return not reply.has_error() and reply.has_content() and "metrics" in reply.content.metric_records
+    return reply_metrics(reply) is not None
 
 
 def train_summary(replies: list[Message]) -> dict:
     """Example-weighted loss, summed record counts and client compute time of a round's usable replies."""
     metrics = [reply.content["metrics"] for reply in replies]
-    examples = [int(m["num-examples"]) for m in metrics]
+    examples = [int(m[NUM_EXAMPLES]) for m in metrics]
     counts: Counter = Counter()
     for m in metrics:
-        counts.update({k: int(v) for k, v in m.items() if k.startswith(("records-", "pii-"))})
+        counts.update({k: int(v) for k, v in m.items() if k.startswith(COUNT_PREFIXES)})
     return {
-        "loss": sum(n * float(m["train-loss"]) for n, m in zip(examples, metrics)) / sum(examples),
+        "loss": sum(n * float(m[TRAIN_LOSS]) for n, m in zip(examples, metrics)) / sum(examples),
         "examples": sum(examples),
-        "client_seconds": sum(float(m["client-seconds"]) for m in metrics),
+        "client_seconds": sum(float(m[CLIENT_SECONDS]) for m in metrics),
         "counts": dict(sorted(counts.items())),
     }
 
 
-def site_of(reply: Message) -> str:
-    """The site's name from its reply (node-config site-name or site-<partition-id>), else its node id."""
-    if reply.has_content() and SITE_RECORD in reply.content.config_records:
-        return str(reply.content[SITE_RECORD]["name"])
-    return f"node-{reply.metadata.src_node_id}"
-
-
 def refused_budget(reply: Message) -> bool:
     """A site that declined the round because it would pass its privacy budget."""
-    return (
-        not reply.has_error()
-        and reply.has_content()
-        and SITE_RECORD in reply.content.config_records
-        and reply.content[SITE_RECORD].get("status") == BUDGET_EXHAUSTED
-    )
+    return reply_status(reply) == BUDGET_EXHAUSTED
 
 
 def pii_by_site(replies: list[Message]) -> dict[str, dict[str, int]]:
     """Each site's PII filter report (entities found per field and type; non-zero counts only), by site."""
-    sites = {}
-    for reply in replies:
-        metrics = reply.content["metrics"]
-        sites[site_of(reply)] = {
-            key.removeprefix("pii|"): int(value) for key, value in metrics.items() if key.startswith("pii|") and value
-        }
-    return sites
-
-
-DP_FIGURES = {
-    "dp-epsilon": "epsilon",
-    "dp-delta": "delta",
-    "dp-noise-multiplier": "noise_multiplier",
-    "dp-sample-rate": "sample_rate",
-    "dp-steps": "steps",
-    "dp-max-grad-norm": "max_grad_norm",
-    "dp-budget-epsilon": "budget_epsilon",
-}
+    return {reply_site(reply): pii_entities(reply.content["metrics"]) for reply in replies}
 
 
 def dp_by_site(replies: list[Message], accountant: str) -> dict[str, dict]:
     """Each replying site's DP-SGD ledger figures (cumulative ε and steps), by site; refusals included."""
     sites = {}
     for reply in replies:
-        if reply.has_error() or not reply.has_content() or "metrics" not in reply.content.metric_records:
+        metrics = reply_metrics(reply)
+        figures = dp_figures(metrics) if metrics is not None else None
+        if figures is None:
             continue
-        metrics = reply.content["metrics"]
-        if "dp-epsilon" not in metrics:
-            continue
-        figures = {name: metrics[key] for key, name in DP_FIGURES.items()}
-        figures["steps"] = int(figures["steps"])
-        sites[site_of(reply)] = {
-            **figures,
-            "accountant": accountant,
-            "status": BUDGET_EXHAUSTED if refused_budget(reply) else TRAINED,
-        }
+        status = BUDGET_EXHAUSTED if refused_budget(reply) else TRAINED
+        sites[reply_site(reply)] = {**figures, "accountant": accountant, "status": status}
     return sites
 
 
@@ -117,8 +92,8 @@ def site_evaluation(replies: list[Message]) -> dict:
     """Sum the sites' held-out counts, overall and per attribute group."""
     totals: Counter = Counter()
     for reply in replies:
-        totals.update({k: int(v) for k, v in reply.content["metrics"].items() if k != "num-examples"})
-    correct, total = totals["vqa-correct"], totals["vqa-total"]
+        totals.update({k: int(v) for k, v in reply.content["metrics"].items() if k != NUM_EXAMPLES})
+    correct, total = totals[VQA_CORRECT], totals[VQA_TOTAL]
     return {
         "sites": len(replies),
         "vqa_accuracy": correct / total if total else 0.0,

@@ -1,4 +1,4 @@
-"""The run directory: config.toml, metrics.jsonl, adapter/, checkpoints/ (see ARCHITECTURE.md)."""
+"""The run directory and the paths of what a run writes there (README, "Run directory")."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from storage.durable import append_line, replace_file
 
 _STOPPING = threading.Event()  # set when the process is being stopped (Ctrl-C): no further round is recorded
 
@@ -77,16 +79,14 @@ class RunDir:
         """This run's identity, made once and kept across resumes (sites key their privacy ledgers by it)."""
         path = self.root / "federation_id"
         if not path.is_file():
-            path.write_text(uuid.uuid4().hex, encoding="utf-8")
+            replace_file(path, uuid.uuid4().hex)
         return path.read_text(encoding="utf-8").strip()
 
     def append_metrics(self, row: dict) -> None:
-        """Append one round's row and flush it to disk (never once the process is stopping: it then waits to end)."""
+        """Append one round's row, fsync'd (never once the process is stopping: it then waits to end)."""
         if _STOPPING.is_set():
             threading.Event().wait()  # the interrupt handler ends the process; resume redoes this round
-        with self.metrics.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row, sort_keys=True) + "\n")
-            handle.flush()
+        append_line(self.metrics, json.dumps(row, sort_keys=True))
 
     def read_metrics(self) -> list[dict]:
         """Every complete row written so far."""
@@ -103,4 +103,4 @@ class RunDir:
     def truncate_metrics(self, last_round: int) -> None:
         """Keep rows up to last_round (a crash may have left a row past the last checkpoint)."""
         rows = [row for row in self.read_metrics() if row["round"] <= last_round]
-        self.metrics.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in rows), encoding="utf-8")
+        replace_file(self.metrics, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))

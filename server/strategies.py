@@ -7,8 +7,8 @@ import copy
 import numpy as np
 from flwr.serverapp.strategy import FedAdam, FedAvg, FedMedian, FedProx, FedTrimmedAvg, FedYogi, Krum, Strategy
 
-from fedvlm.config import RunConfig
-from fedvlm.messages import UNIT_WEIGHT_KEY
+from contract.messages import UNIT_WEIGHT
+from contract.run_config import RunConfig
 from server.central_dp import with_central_dp
 
 # Attributes in which Flower's server optimizers keep state between rounds.
@@ -26,10 +26,10 @@ def build_strategy(config: RunConfig) -> Strategy:
         "fraction_evaluate": 1.0,
         "min_train_nodes": fed.min_train_nodes,
         "min_evaluate_nodes": 1,
-        "min_available_nodes": config.simulation.clients if fed.fraction_train == 1.0 else fed.min_train_nodes,
+        "min_available_nodes": fed.sites if fed.fraction_train == 1.0 else fed.min_train_nodes,
     }
     if config.privacy.central.enabled:
-        return with_central_dp(FedAvg(**common, weighted_by_key=UNIT_WEIGHT_KEY), config)
+        return with_central_dp(FedAvg(**common, weighted_by_key=UNIT_WEIGHT), config)
     if agg.strategy == "fedavg":
         return FedAvg(**common)
     if agg.strategy == "fedprox":

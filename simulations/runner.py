@@ -13,13 +13,12 @@ import torch
 from flwr.simulation import run_simulation
 
 from client.app import app as client_app
-from fedvlm.config import ConfigError, RunConfig
+from contract.data_layout import SERVER_EVAL, site_folder
+from contract.run_config import ConfigError, RunConfig
 from server.app import build_server_app
-from server.federation import resolve_model_dir
-from server.gates import Gate, accept_all
 from server.run_dir import RunDir
 from simulations.interrupt import stopping_on_interrupt
-from simulations.synth import SERVER_EVAL, site_dir
+from simulations.synth import is_complete, write_scenario
 from vlm.loading import check_model_dir
 
 
@@ -40,9 +39,9 @@ def _for_users(record: logging.LogRecord) -> bool:
 
 def backend_config(config: RunConfig, ray_tmp: Path) -> dict:
     """Ray resources: num_cpus per virtual client, a GPU share when CUDA is present, a private temp dir."""
-    gpus = config.simulation.gpus_per_client if torch.cuda.is_available() else 0.0
+    gpus = config.simulation.gpus_per_site if torch.cuda.is_available() else 0.0
     return {
-        "client_resources": {"num_cpus": config.simulation.cpus_per_client, "num_gpus": gpus},
+        "client_resources": {"num_cpus": config.simulation.cpus_per_site, "num_gpus": gpus},
         "init_args": {
             "num_cpus": os.cpu_count() or 1,
             "_temp_dir": str(ray_tmp),
@@ -63,16 +62,34 @@ def preflight(config: RunConfig) -> None:
     if not config.data.root:
         return
     root = Path(config.data.root)
-    needed = [root / SERVER_EVAL] + [site_dir(root, i) for i in range(config.simulation.clients)]
+    needed = [root / SERVER_EVAL] + [site_folder(root, i) for i in range(config.federation.sites)]
     missing = [str(path) for path in needed if not path.is_dir()]
     if missing:
         raise ConfigError(f"data.root: missing folder(s) {', '.join(missing)}")
 
 
-def simulate(config: RunConfig, out_dir: Path, resume: bool = False, gate: Gate = accept_all) -> None:
-    """Build the base model (cached), then run the ServerApp and ClientApps under Ray."""
-    resolve_model_dir(config)
-    threads = str(config.simulation.threads_per_client)
+def write_synthetic_data(config: RunConfig, run_dir: RunDir) -> None:
+    """Without data.root: the scenario's site datasets and server-eval set, written once, whole, into the run."""
+    if config.data.root or is_complete(run_dir.data):
+        return
+    shutil.rmtree(run_dir.data, ignore_errors=True)
+    write_scenario(
+        config.data.scenario,
+        config.federation.sites,
+        run_dir.data,
+        records_per_site=config.data.records_per_site,
+        eval_records=config.data.eval_records,
+        seed=config.data.seed,
+    )
+
+
+def simulate(config: RunConfig, out_dir: Path, resume: bool = False) -> None:
+    """Build the base model (cached) and write synthetic data if asked, then run the apps under Ray."""
+    config.model.directory()
+    run_dir = RunDir(out_dir)
+    run_dir.mark()
+    write_synthetic_data(config, run_dir)
+    threads = str(config.simulation.threads_per_site)
     os.environ.update(
         OMP_NUM_THREADS=threads,
         MKL_NUM_THREADS=threads,
@@ -87,9 +104,9 @@ def simulate(config: RunConfig, out_dir: Path, resume: bool = False, gate: Gate 
     try:
         with stopping_on_interrupt(out_dir, ray_tmp):
             run_simulation(
-                server_app=build_server_app(config, out_dir, resume, gate),
+                server_app=build_server_app(config, out_dir, resume),
                 client_app=client_app,
-                num_supernodes=config.simulation.clients,
+                num_supernodes=config.federation.sites,
                 backend_config=backend_config(config, ray_tmp),
             )
     finally:

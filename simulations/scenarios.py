@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
-from privacy.pii.entities import ENTITY_TYPES
 from vlm.drawing import COLOURS, add_noise, draw_shape, side_centre
 
 LESION_SIZES = {"small": 0.08, "medium": 0.12, "large": 0.17}
@@ -111,23 +110,3 @@ def retail_record(rng: random.Random, profile: SiteProfile, size_px: int = 128) 
 
 RecordFactory = Callable[[random.Random, SiteProfile], tuple[Image.Image, dict]]
 SCENARIOS: dict[str, RecordFactory] = {"hospital": hospital_record, "retail": retail_record}
-
-
-def scenario_vocabulary() -> list[str]:
-    """Every word the scenario templates use (the tokenizer learns them as whole words)."""
-    words = {
-        *("findings", "a", "lesion", "in", "the", "lung", "no", "seen", "lungs", "are", "clear", "is", "there"),
-        *("which", "side", "on", "what", "size", "colour", "arrived", "damaged", "good", "condition", "product"),
-        *LESION_SIZES,
-        *PRODUCTS,
-        *COLOURS,
-        "left",
-        "right",
-        "yes",
-        "no",
-        # the demo's PII openings after filtering: cue words and placeholders (privacy.pii)
-        *("patient", "MRN", "born", "of", "referred", "by", "Dr.", "call", "lives", "at", "for", "order"),
-        *("loyalty", "email", "Hi,", "I'm", "card", "ship", "to", "tel", "customer"),
-        *(f"<{entity}>" for entity in ENTITY_TYPES),
-    }
-    return sorted(words)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from contract.data_layout import SERVER_EVAL, site_folder
 from simulations.scenarios import SCENARIOS, SiteProfile, site_profile
 from simulations.synthetic_pii import (
     burn_in,
@@ -21,15 +22,9 @@ from simulations.synthetic_pii import (
 )
 from vlm.records import METADATA
 
-SERVER_EVAL = "server-eval"
 COMPLETE = ".complete"
 INJECTED_PII = "injected_pii.json"  # synthetic ground truth for tests and benchmarks; never read by the pipeline
 DICOM_EVERY = 4  # every fourth hospital scan is written as DICOM
-
-
-def site_dir(root: Path | str, index: int) -> Path:
-    """The folder of site index under a scenario root."""
-    return Path(root) / f"site-{index}"
 
 
 def _complete_text(scenario: str, sites: int) -> str:
@@ -103,7 +98,9 @@ def write_scenario(
     out = Path(out)
     profiles = [site_profile(index, sites) for index in range(sites)]
     for index, profile in enumerate(profiles):
-        _write_folder(site_dir(out, index), scenario, [profile], records_per_site, seed * 1000 + index, with_pii=True)
+        _write_folder(
+            site_folder(out, index), scenario, [profile], records_per_site, seed * 1000 + index, with_pii=True
+        )
     _write_folder(out / SERVER_EVAL, scenario, profiles, eval_records, seed * 1000 + 999, with_pii=False)
     (out / COMPLETE).write_text(_complete_text(scenario, sites), encoding="utf-8")
     return out

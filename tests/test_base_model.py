@@ -1,8 +1,11 @@
 import dataclasses
 import json
+import random
 
 import torch
 
+from privacy.pii.entities import ENTITY_TYPES
+from simulations.scenarios import SCENARIOS, site_profile
 from vlm.base_model import BUILD_INFO, build_untrained, ensure_base_model, pretrain
 from vlm.collate import TextPair, encode_batch
 from vlm.loading import load_base, weights_hash
@@ -69,3 +72,22 @@ def test_cache_key_carries_the_cpu_instruction_set(monkeypatch):
     key = preset.fingerprint()
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "NO AVX")
     assert preset.fingerprint() != key
+
+
+def test_cache_key_carries_the_vocabulary():
+    preset = get_preset("tiny-test")
+    changed = dataclasses.replace(preset, vocabulary=(*preset.vocabulary, "pneumothorax"))
+    assert changed.fingerprint() != preset.fingerprint()
+
+
+def test_the_scenarios_use_only_words_the_tiny_tokenizer_knows():
+    vocabulary = set(get_preset("tiny").vocabulary)
+    used: set[str] = set()
+    for name, make_record in SCENARIOS.items():
+        rng = random.Random(name)
+        for index in range(200):
+            _, fields = make_record(rng, site_profile(index % 4, 4))
+            texts = [fields["caption"], fields["question"], fields["answer"], *fields["choices"]]
+            used.update(word.strip(".,:?;") for text in texts for word in text.split())
+    used |= {f"<{entity}>" for entity in ENTITY_TYPES}
+    assert sorted(used - vocabulary) == []

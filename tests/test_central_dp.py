@@ -12,13 +12,17 @@ from flwr.serverapp.strategy import (
 )
 
 from client.central_clipping import central_clipping_mod
-from fedvlm.config import load_config
-from fedvlm.messages import BUDGET_EXHAUSTED, SITE_RECORD
+from contract.messages import BUDGET_EXHAUSTED, SITE_RECORD, RoundInstruction
+from contract.run_config import RunConfig, load_config
 from server.central_dp import CentralLedger
 from server.strategies import build_strategy
 
 GLOBAL = {"lora_B": torch.zeros(4, 3), "lora_B_2": torch.zeros(5)}
 CENTRAL = ["privacy.central.enabled=true", "privacy.central.clipping='client'", "privacy.central.clipping_norm=0.1"]
+
+
+def _instruction(config: RunConfig) -> dict:
+    return dict(RoundInstruction(config, "0" * 64, "", "federation", "").encode())
 
 
 def _train_message(config_items: dict) -> Message:
@@ -44,15 +48,15 @@ def _trained(msg: Message, context: Context) -> Message:
 
 def test_the_mod_clips_updates_when_the_server_sends_a_norm(task_identity):
     config = load_config(overrides=CENTRAL)
-    message = _train_message({"run-config": config.model_dump_json(), "clipping_norm": 0.1})
+    message = _train_message({**_instruction(config), "clipping_norm": 0.1})
     assert _update_norm(central_clipping_mod(message, _context(), _trained)) == pytest.approx(0.1, rel=1e-5)
-    unclipped = _train_message({"run-config": config.model_dump_json()})
+    unclipped = _train_message(_instruction(config))
     assert _update_norm(central_clipping_mod(unclipped, _context(), _trained)) == pytest.approx(17**0.5)
 
 
 def test_a_site_out_of_budget_passes_its_refusal_through_the_mod(task_identity):
     config = load_config(overrides=CENTRAL)
-    message = _train_message({"run-config": config.model_dump_json(), "clipping_norm": 0.1})
+    message = _train_message({**_instruction(config), "clipping_norm": 0.1})
 
     def refuse(msg: Message, context: Context) -> Message:
         status = ConfigRecord({"name": "site-0", "status": BUDGET_EXHAUSTED})

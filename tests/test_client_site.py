@@ -1,8 +1,20 @@
 import pytest
 
-from client.site import data_path_for, model_dir_for, site_data, verify_base_model
-from fedvlm.config import PiiSection, load_config
+from client.site import model_dir_for, site_data, verify_base_model
+from contract.messages import RoundInstruction
+from contract.node_config import NodeConfig
+from contract.run_config import RunConfig, load_config
+from privacy.pii.settings import PiiSettings
 from vlm.loading import weights_hash
+
+
+def data_path_for(node_config: dict, data_root: str) -> str:
+    instruction = RoundInstruction(RunConfig(), "", data_root, "", "")
+    return NodeConfig.parse(1, node_config).data_folder(instruction).as_posix()
+
+
+def model_dir_for_node(config: RunConfig, node_config: dict):
+    return model_dir_for(config, NodeConfig.parse(1, node_config))
 
 
 def test_deployment_data_path_wins_over_the_simulation_index():
@@ -14,9 +26,9 @@ def test_deployment_data_path_wins_over_the_simulation_index():
 
 def test_model_dir_prefers_the_node_then_the_config(tmp_path, tiny_model_dir):
     config = load_config(None, [f"model.path='{tmp_path}'"])
-    assert model_dir_for(config, {"model-path": "/node/model"}).as_posix() == "/node/model"
-    assert model_dir_for(config, {}) == tmp_path
-    assert model_dir_for(load_config(None, ["model.preset='tiny-test'"]), {}) == tiny_model_dir
+    assert model_dir_for_node(config, {"model-path": "/node/model"}).as_posix() == "/node/model"
+    assert model_dir_for_node(config, {}) == tmp_path
+    assert model_dir_for_node(load_config(None, ["model.preset='tiny-test'"]), {}) == tiny_model_dir
 
 
 def test_a_different_base_model_is_refused(tiny_model_dir):
@@ -26,7 +38,7 @@ def test_a_different_base_model_is_refused(tiny_model_dir):
 
 
 def test_site_split_is_disjoint_stable_and_counted(hospital_root):
-    data = site_data(str(hospital_root / "site-1"), 0.25, PiiSection().model_dump_json())
+    data = site_data(str(hospital_root / "site-1"), 0.25, PiiSettings())
     train_ids = {r.record_id for r in data.train}
     holdout_ids = {r.record_id for r in data.holdout}
     assert train_ids and holdout_ids and not train_ids & holdout_ids
@@ -34,5 +46,5 @@ def test_site_split_is_disjoint_stable_and_counted(hospital_root):
     counts = data.counts()
     assert counts["records-kept"] == 24 and counts["records-train"] == len(train_ids)
     site_data.cache_clear()
-    again = site_data(str(hospital_root / "site-1"), 0.25, PiiSection().model_dump_json())
+    again = site_data(str(hospital_root / "site-1"), 0.25, PiiSettings())
     assert {r.record_id for r in again.holdout} == holdout_ids

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from fedvlm.config import ConfigError, RunConfig, load_config
+from contract.run_config import ConfigError, RunConfig, load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -80,7 +80,7 @@ def test_malformed_override_and_toml_are_reported(tmp_path):
 
 def test_min_train_nodes_cannot_exceed_clients():
     with pytest.raises(ConfigError, match="min_train_nodes"):
-        load_config(None, ["simulation.clients=2", "federation.min_train_nodes=3"])
+        load_config(None, ["federation.sites=2", "federation.min_train_nodes=3"])
 
 
 def test_resolved_config_round_trips_through_toml(tmp_path):

@@ -42,7 +42,7 @@ def test_deployment_engine_runs_the_apps_on_node_data_paths(tmp_path, tiny_model
     config = tmp_path / "fedvlm.toml"
     config.write_text(
         f'[model]\npreset = "tiny-test"\n[data]\nroot = "{data}"\n[train]\nlocal_steps = 3\nbatch_size = 4\n'
-        "[federation]\nrounds = 2\n[simulation]\nclients = 2\n"
+        "[federation]\nrounds = 2\nsites = 2\n"
     )
     link_port = _free_port()
     flwr_home = tmp_path / "flwr-home"

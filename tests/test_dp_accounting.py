@@ -8,8 +8,10 @@ import dp_accounting
 import pytest
 from dp_accounting import pld, rdp
 
-from client.dp_round import BUDGET_KEY, STATE_PATH_KEY, begin_dp_round
-from fedvlm.config import ConfigError, RunConfig, load_config
+from client.dp_round import begin_dp_round
+from contract.messages import RoundInstruction
+from contract.node_config import NodeConfig
+from contract.run_config import ConfigError, RunConfig, load_config
 from privacy.dp.accounting import epsilon
 from privacy.dp.ledger import DpPlan, Ledger, LedgerError, LedgerFile
 from privacy.dp.planning import DpSettingsError, site_plan
@@ -95,9 +97,9 @@ def _round(
     node_config: dict | None = None,
     recorded: int = 0,
 ):
-    settings = {"federation-id": "fed", "dp-recorded-steps": json.dumps({"site-0": recorded})}
-    node = {STATE_PATH_KEY: str(tmp_path), **(node_config or {})}
-    return begin_dp_round(config, settings, node, "site-0", server_round, records)
+    instruction = RoundInstruction(config, "", "", "fed", "", {"site-0": recorded}, server_round=server_round)
+    node = NodeConfig(node_id=1, name="site-0", state_path=str(tmp_path), **(node_config or {}))
+    return begin_dp_round(instruction, node, records)
 
 
 def test_a_site_refuses_the_round_that_would_pass_its_budget(tmp_path):
@@ -117,7 +119,7 @@ def test_the_spend_is_written_before_training_and_a_site_may_lower_its_budget(tm
     config = load_config(overrides=["privacy.dp.enabled=true", "privacy.dp.target_epsilon=8"])
     first = _round(config, tmp_path, 1)
     assert LedgerFile(tmp_path, "fed").load(0) == first.ledger and first.ledger.steps == 25
-    lowered = _round(config, tmp_path / "other", 1, node_config={BUDGET_KEY: 0.5})
+    lowered = _round(config, tmp_path / "other", 1, node_config={"dp_budget_epsilon": 0.5})
     assert lowered.refused and lowered.budget == 0.5
 
 

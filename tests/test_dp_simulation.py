@@ -28,7 +28,7 @@ def test_epsilon_rises_each_round_and_a_site_out_of_budget_refuses(tmp_path, tin
     metadata.write_text("".join(metadata.read_text().splitlines(keepends=True)[:10]))  # a small site: larger q
     out = tmp_path / "run"
     settings = _sets(f"data.root='{root}'", "privacy.dp.noise_multiplier=1.0", "privacy.dp.budget_epsilon=8.0")
-    _simulate(out, "--clients", "2", "--rounds", "3", *LOCAL_DP, *settings)
+    _simulate(out, "--sites", "2", "--rounds", "3", *LOCAL_DP, *settings)
     rows = _rows(out)
     assert rows[0]["privacy"] == {"sites": {}, "central": None}
     big = [_sites(row)["site-0"] for row in rows[1:]]
@@ -63,7 +63,7 @@ def test_a_killed_dp_run_resumes_without_resetting_epsilon_and_a_lost_ledger_sto
 ):
     out = tmp_path / "run"
     settings = _sets("privacy.dp.target_epsilon=8", "train.local_steps=12")
-    command = _fedvlm("simulate", "--out", str(out), *SMALL, "--clients", "2", "--rounds", "4", *LOCAL_DP, *settings)
+    command = _fedvlm("simulate", "--out", str(out), *SMALL, "--sites", "2", "--rounds", "4", *LOCAL_DP, *settings)
     done_before = _killed_after_a_round(command, out, 4, until=lambda: not kill_mid_round or _spent_uncommitted(out))
     spent_before = _sites(_rows(out)[done_before])["site-0"]
     for lost in (out / "site-state" / "site-1").glob("dp-ledger-*.json"):
@@ -107,7 +107,7 @@ def test_central_dp_records_epsilon_after_every_release(tmp_path, tiny_model_dir
         "privacy.central.noise_multiplier=2.0",
         "privacy.central.clipping_norm=0.05",
     )
-    _simulate(out, "--clients", "2", "--rounds", "2", *central)
+    _simulate(out, "--sites", "2", "--rounds", "2", *central)
     rows = _rows(out)
     assert (rows[0]["privacy"]["central"]["releases"], rows[0]["privacy"]["central"]["epsilon"]) == (0, 0.0)
     for server_round in (1, 2):
@@ -122,7 +122,7 @@ def test_central_dp_records_epsilon_after_every_release(tmp_path, tiny_model_dir
 def test_dp_and_ffa_lora_run_together(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
     settings = _sets("privacy.dp.target_epsilon=4", "lora.ffa=true", "privacy.dp.accountant='prv'")
-    _simulate(out, "--clients", "2", "--rounds", "2", *LOCAL_DP, *settings)
+    _simulate(out, "--sites", "2", "--rounds", "2", *LOCAL_DP, *settings)
     rows = _rows(out)
     assert [row["status"] for row in rows[1:]] == ["accepted", "accepted"]
     assert all(_sites(rows[2])[site]["epsilon"] <= 4.0 for site in ("site-0", "site-1"))

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from bench.federated_vs_centralized import centralized_lora, pooled_training_data
-from fedvlm.config import load_config
+from contract.run_config import load_config
 from vlm.adapters import load_adapter_state
 from vlm.collate import TextPair, encode_batch, per_sample_loss
 from vlm.loading import weights_hash
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 SETTINGS = [
     "model.preset='tiny-test'",
-    "simulation.clients=2",
+    "federation.sites=2",
     "data.records_per_site=48",
     "data.eval_records=32",
     "train.local_steps=5",
@@ -63,7 +63,7 @@ def test_two_sites_reach_what_centralized_training_on_their_data_reaches(tmp_pat
     records, images = pooled_training_data(config, out / "data")
     pairs = [pair for record in records for pair in record_pairs(record, images[record.record_id])]
 
-    model, processor = load_with_lora(tiny_model_dir, config.lora.settings())
+    model, processor = load_with_lora(tiny_model_dir, config.lora)
     start = _loss(model, processor, pairs)
     load_adapter_state(model, _adapter(out))
     federated = _loss(model, processor, pairs)
@@ -80,8 +80,8 @@ def test_sites_sharing_a_worker_process_train_as_sites_in_their_own(tmp_path):
     if cores < 2:
         pytest.skip("two concurrent virtual sites need two cores")
     one_at_a_time, concurrent = tmp_path / "one-process", tmp_path / "two-processes"
-    _simulate(one_at_a_time, f"simulation.cpus_per_client={float(cores)}")  # one actor runs both sites
-    _simulate(concurrent, f"simulation.cpus_per_client={cores / 2}")
+    _simulate(one_at_a_time, f"simulation.cpus_per_site={float(cores)}")  # one actor runs both sites
+    _simulate(concurrent, f"simulation.cpus_per_site={cores / 2}")
     shared, separate = _adapter(one_at_a_time), _adapter(concurrent)
     assert shared.keys() == separate.keys()
     for key in shared:  # the same updates, summed in whatever order the replies came

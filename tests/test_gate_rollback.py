@@ -3,10 +3,10 @@
 import pytest
 from safetensors.torch import load_file
 
-from fedvlm.config import load_config
+from contract.run_config import load_config
+from evaluation import gates
 from server import federation
 from server.checkpoint import load_checkpoint
-from server.gates import Verdict
 from server.run_dir import RunDir
 from simulations.runner import simulate
 from tests.pii_checks import injected, leaked
@@ -15,11 +15,12 @@ from vlm.adapters import state_hash
 pytestmark = pytest.mark.slow
 
 
-def reject_round_two(server_round: int, candidate: dict, current: dict) -> Verdict:
-    return Verdict(accepted=server_round != 2, results={"round-two": {"passed": server_round != 2}})
+def reject_round_two(evidence: gates.RoundEvidence) -> dict:
+    return {"passed": evidence.server_round != 2}
 
 
 def test_rejected_round_is_rolled_back_and_recorded(tmp_path, tiny_model_dir, monkeypatch):
+    monkeypatch.setitem(gates.GATES, "round-two", (gates.GateSettings, lambda settings: reject_round_two))
     replies = []
     for name in ("usable_train_reply", "usable_evaluate_reply"):  # record every reply the server receives
         check = getattr(federation, name)
@@ -34,13 +35,14 @@ def test_rejected_round_is_rolled_back_and_recorded(tmp_path, tiny_model_dir, mo
             "data.eval_records=16",
             "train.local_steps=3",
             "train.batch_size=4",
-            "simulation.clients=2",
+            "federation.sites=2",
             "federation.rounds=2",
             "aggregation.strategy='fedadam'",
+            "gates.round-two={}",
         ],
     )
     run_dir = RunDir(tmp_path / "run")
-    simulate(config, run_dir.root, gate=reject_round_two)
+    simulate(config, run_dir.root)
     rows = run_dir.read_metrics()
     assert [row["status"] for row in rows] == ["accepted", "accepted", "rejected"]
     assert rows[2]["gates"] == {"round-two": {"passed": False}}

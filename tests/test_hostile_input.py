@@ -227,7 +227,7 @@ def test_a_simulation_on_hostile_sites_trains_on_what_is_valid_and_leaks_nothing
         "simulate",
         "--out",
         str(out),
-        "--clients",
+        "--sites",
         "2",
         "--rounds",
         "1",
@@ -252,7 +252,7 @@ def test_a_simulation_in_which_no_site_can_train_exits_1_with_one_line(tmp_path,
     root = write_scenario("hospital", 2, tmp_path / "data", records_per_site=8, eval_records=8)
     for site in ("site-0", "site-1"):
         _site(root / site, [b"[" * 100_000, b'{"caption": "MRN-998877"}'])
-    result = _fedvlm("simulate", "--out", str(tmp_path / "run"), "--clients", "2", "--rounds", "1",
+    result = _fedvlm("simulate", "--out", str(tmp_path / "run"), "--sites", "2", "--rounds", "1",
                      "--set", f"data.root='{root}'", *SMALL, timeout=300)  # fmt: skip
     text = _user_sees(result)
     assert result.returncode == 1
@@ -277,7 +277,7 @@ def _processes_in_session(session: int) -> list[str]:
 @pytest.mark.slow
 def test_ctrl_c_mid_round_stops_cleanly_and_resume_continues(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "fedvlm.cli", "simulate", "--out", str(out), "--clients", "2", "--rounds", "4",
+    command = [sys.executable, "-m", "fedvlm.cli", "simulate", "--out", str(out), "--sites", "2", "--rounds", "4",
                *SMALL, "--set", "data.records_per_site=24", "--set", "data.eval_records=16",
                "--set", "train.local_steps=12"]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -9,10 +9,10 @@ import numpy
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from fedvlm.config import PiiSection
 from privacy.pii.burned_in import layout, suspect_lines
 from privacy.pii.ocr import TesserocrOCR
 from privacy.pii.pipeline import PiiFilter
+from privacy.pii.settings import PiiSettings
 from privacy.pii.text import KnownTerms
 from privacy.pii.text_regions import stroke_maps, text_pages
 from simulations.scenarios import hospital_record, site_profile
@@ -22,7 +22,7 @@ from vlm.records import load_dataset
 
 @pytest.fixture(scope="module")
 def pii_filter() -> PiiFilter:
-    return PiiFilter(PiiSection())
+    return PiiFilter(PiiSettings())
 
 
 def _ocr(lines: list[list[tuple[str, float]]]) -> dict:

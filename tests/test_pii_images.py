@@ -11,11 +11,11 @@ from matplotlib import cbook
 from PIL import Image, ImageCms, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
-from fedvlm.config import PiiSection
 from privacy.pii import ocr as ocr_module
 from privacy.pii.images import ImageFilter
 from privacy.pii.ocr import TesserocrOCR
 from privacy.pii.pipeline import PiiFilter
+from privacy.pii.settings import PiiSettings
 from privacy.pii.text import KnownTerms, PiiUnavailable, TextFilter
 from simulations.synthetic_pii import Identity, scan_as_dicom
 from vlm.records import Record, load_dataset
@@ -29,7 +29,7 @@ PERSON = Identity(
 
 @pytest.fixture(scope="module")
 def pii_filter() -> PiiFilter:
-    return PiiFilter(PiiSection())
+    return PiiFilter(PiiSettings())
 
 
 def _scan(text_lines: list[str], background: int = 90) -> Image.Image:
@@ -143,7 +143,7 @@ def test_an_unreadable_image_drops_the_record_and_counts_it(tmp_path, pii_filter
 
 
 def test_missing_ocr_engine_fails_closed(monkeypatch):
-    text_filter = TextFilter(PiiSection())
+    text_filter = TextFilter(PiiSettings())
     monkeypatch.setattr(ocr_module, "find_tessdata", lambda language="eng": None)
     with pytest.raises(PiiUnavailable, match="tesseract"):
         ImageFilter(text_filter, ocr=True, face_blur=False)
@@ -152,7 +152,7 @@ def test_missing_ocr_engine_fails_closed(monkeypatch):
 
 def test_face_blur_blurs_a_real_portrait():
     portrait = Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB")
-    blurring = ImageFilter(TextFilter(PiiSection()), ocr=False, face_blur=True)
+    blurring = ImageFilter(TextFilter(PiiSettings()), ocr=False, face_blur=True)
     blurred, found = blurring.clean(portrait, KnownTerms(()))
     assert found["faces-blurred"] == 1
     face = (slice(140, 360), slice(180, 360))  # the detected face lies here in this portrait

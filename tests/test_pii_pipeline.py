@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from client.site import site_data
-from fedvlm.config import PiiSection
 from privacy import filter_stage
+from privacy.pii.settings import PiiSettings
 from privacy.pii.text import PiiUnavailable
 from simulations.synth import write_scenario
 from tests.pii_checks import injected, leaked
@@ -31,7 +31,7 @@ def scenario_roots(tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.parametrize("scenario", ["hospital", "retail"])
 def test_no_injected_pii_reaches_a_training_batch(scenario, scenario_roots, tiny_model_dir, monkeypatch):
     site = scenario_roots[scenario] / "site-0"
-    data = site_data(str(site), 0.2, PiiSection().model_dump_json())
+    data = site_data(str(site), 0.2, PiiSettings())
     counts = data.counts()
     assert counts["pii-records-in"] == 24 == counts["pii-records-out"]
     assert counts["pii|caption|PERSON"] + counts["pii|caption|ADDRESS"] > 0 and counts["pii-images-rebuilt"] == 24
@@ -45,7 +45,7 @@ def test_no_injected_pii_reaches_a_training_batch(scenario, scenario_roots, tiny
         return batch
 
     monkeypatch.setattr(training, "encode_batch", recording)
-    train_lora(model, processor, data.train, data.images, TrainSettings(4, len(data.train), 1e-3, 0.0, 0.0), seed=0)
+    train_lora(model, processor, data.train, data.images, TrainSettings(local_steps=4, batch_size=len(data.train), learning_rate=1e-3), seed=0)
     decoded = " ".join(text for batch in batches for text in batch)
     assert len(batches) == 4 and "<PERSON>" in decoded
     assert leaked(injected(site), decoded) == []
@@ -54,21 +54,21 @@ def test_no_injected_pii_reaches_a_training_batch(scenario, scenario_roots, tiny
 def test_the_filter_runs_once_per_dataset(scenario_roots, monkeypatch):
     site = scenario_roots["hospital"] / "site-1"
     records = filter_stage.load_dataset(site)[0]
-    first = filter_stage.filter_records(site, records, PiiSection())
+    first = filter_stage.filter_records(site, records, PiiSettings())
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("filtered again")
 
     monkeypatch.setattr(filter_stage, "PiiFilter", must_not_run)
-    assert filter_stage.filter_records(site, records, PiiSection())[1] == first[1]
+    assert filter_stage.filter_records(site, records, PiiSettings())[1] == first[1]
     with pytest.raises(AssertionError, match="filtered again"):  # other settings: filtered anew
-        filter_stage.filter_records(site, records, PiiSection(score_threshold=0.5))
+        filter_stage.filter_records(site, records, PiiSettings(score_threshold=0.5))
 
 
 def test_the_site_refuses_to_load_data_when_the_filter_cannot_run(scenario_roots):
     with pytest.raises(PiiUnavailable):
         site_data(
-            str(scenario_roots["retail"] / "site-1"), 0.2, PiiSection(spacy_model="no_such_model").model_dump_json()
+            str(scenario_roots["retail"] / "site-1"), 0.2, PiiSettings(spacy_model="no_such_model")
         )
 
 
@@ -127,6 +127,6 @@ def test_cli_fails_closed_and_a_huge_text_field_is_rejected_by_name(tmp_path, sc
 def test_a_disabled_filter_says_so_in_the_counts(scenario_roots):
     site = scenario_roots["retail"] / "site-1"
     records = filter_stage.load_dataset(site)[0]
-    kept, counts = filter_stage.filter_records(site, records, PiiSection(enabled=False))
+    kept, counts = filter_stage.filter_records(site, records, PiiSettings(enabled=False))
     assert kept == records and counts["pii-enabled"] == 0 and counts["pii-records-out"] == 0
-    assert set(counts) == set(filter_stage.filter_records(site, records, PiiSection())[1])
+    assert set(counts) == set(filter_stage.filter_records(site, records, PiiSettings())[1])

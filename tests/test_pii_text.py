@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from fedvlm.config import PiiSection
 from privacy.pii.normalize import normalize_text
+from privacy.pii.settings import PiiSettings
 from privacy.pii.text import KnownTerms, PiiUnavailable, TextFilter
 
 # (text, the identifying value inside it, the entity type it must be reported as)
@@ -56,7 +56,7 @@ HARMLESS = [
 
 @pytest.fixture(scope="module")
 def text_filter() -> TextFilter:
-    return TextFilter(PiiSection())
+    return TextFilter(PiiSettings())
 
 
 def _digits(text: str) -> str:
@@ -109,27 +109,27 @@ def test_known_terms_are_redacted_wherever_they_recur(text_filter):
 
 def test_mask_and_hash_operators(monkeypatch):
     text = "Patient Anna Kowalska, MRN 4471-2290."
-    masked = TextFilter(PiiSection(operators={"PERSON": "mask"})).redact([text])[0].text
+    masked = TextFilter(PiiSettings(operators={"PERSON": "mask"})).redact([text])[0].text
     assert "Anna" not in masked and "*" * len("Anna Kowalska") in masked
     monkeypatch.setenv("FEDVLM_PII_SECRET", "a-site-secret-of-32-bytes-length")
-    hashed = TextFilter(PiiSection(operators={"PERSON": "hash"})).redact([text, text])
+    hashed = TextFilter(PiiSettings(operators={"PERSON": "hash"})).redact([text, text])
     assert hashed[0].text == hashed[1].text and "Kowalska" not in hashed[0].text
     monkeypatch.setenv("FEDVLM_PII_SECRET", "another-site-secret-of-32-bytes!")
-    assert TextFilter(PiiSection(operators={"PERSON": "hash"})).redact([text])[0].text != hashed[0].text
+    assert TextFilter(PiiSettings(operators={"PERSON": "hash"})).redact([text])[0].text != hashed[0].text
 
 
 def test_hash_without_a_site_secret_fails_closed(monkeypatch):
     monkeypatch.delenv("FEDVLM_PII_SECRET", raising=False)
     with pytest.raises(PiiUnavailable, match="FEDVLM_PII_SECRET"):
-        TextFilter(PiiSection(operators={"PERSON": "hash"}))
+        TextFilter(PiiSettings(operators={"PERSON": "hash"}))
 
 
 def test_drop_operator_marks_the_text(text_filter):
-    dropping = TextFilter(PiiSection(operators={"US_SSN": "drop"}))
+    dropping = TextFilter(PiiSettings(operators={"US_SSN": "drop"}))
     [redaction] = dropping.redact(["SSN 078-05-1120 on the form"])
     assert redaction.drop and redaction.text == ""
 
 
 def test_a_missing_spacy_model_fails_closed():
     with pytest.raises(PiiUnavailable, match="not installed"):
-        TextFilter(PiiSection(spacy_model="en_core_web_does_not_exist"))
+        TextFilter(PiiSettings(spacy_model="en_core_web_does_not_exist"))

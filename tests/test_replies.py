@@ -3,7 +3,7 @@ import math
 import torch
 from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
 
-from evaluation.utility import group_metrics, groups_from_metrics
+from contract.messages import group_metrics, groups_from_metrics
 from server.replies import site_evaluation, train_summary, usable_train_reply
 
 GLOBAL = {"a": torch.zeros(2, 3), "b": torch.zeros(3)}

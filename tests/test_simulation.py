@@ -82,7 +82,7 @@ def _killed_after_a_round(command: list[str], out: Path, rounds: int, until: Cal
 
 def test_two_sites_two_rounds_and_peft_reload(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
-    result = _simulate(out, "--clients", "2", "--rounds", "2")
+    result = _simulate(out, "--sites", "2", "--rounds", "2")
     rows = _rows(out)
     # No injected PII value in any log line, metric or file the run wrote (its raw synthetic data/ aside).
     values = injected(out / "data" / "site-0", out / "data" / "site-1")
@@ -115,7 +115,7 @@ def test_two_sites_two_rounds_and_peft_reload(tmp_path, tiny_model_dir):
 def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
     command = _fedvlm(
-        "simulate", "--out", str(out), *SMALL, "--clients", "2", "--rounds", "4", "--set", "train.local_steps=12"
+        "simulate", "--out", str(out), *SMALL, "--sites", "2", "--rounds", "4", "--set", "train.local_steps=12"
     )
     _killed_after_a_round(command, out, rounds=4)
 
@@ -133,13 +133,13 @@ def test_failing_site_is_recorded_and_too_few_sites_skip_the_round(tmp_path, tin
     (data / "site-2" / "metadata.jsonl").unlink()
 
     out = tmp_path / "enough"
-    _simulate(out, "--clients", "3", "--rounds", "1", "--set", f"data.root='{data}'")
+    _simulate(out, "--sites", "3", "--rounds", "1", "--set", f"data.root='{data}'")
     (row,) = _rows(out)[1:]
     assert (row["sampled"], row["participants"], row["failures"], row["accepted"]) == (3, 2, 1, True)
 
     out = tmp_path / "too-few"
     _simulate(
-        out, "--clients", "3", "--rounds", "1", "--set", f"data.root='{data}'", "--set", "federation.min_train_nodes=3"
+        out, "--sites", "3", "--rounds", "1", "--set", f"data.root='{data}'", "--set", "federation.min_train_nodes=3"
     )
     start, row = _rows(out)
     assert (row["status"], row["accepted"], row["participants"]) == ("skipped", False, 2)
@@ -166,7 +166,7 @@ def _no_round_trained(out: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_sites_that_time_out_are_counted_and_the_round_skipped(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
-    _no_round_trained(out, "--clients", "2", "--rounds", "1", "--set", "federation.round_timeout_s=0.05")
+    _no_round_trained(out, "--sites", "2", "--rounds", "1", "--set", "federation.round_timeout_s=0.05")
     start, row = _rows(out)
     assert (row["status"], row["sampled"], row["participants"], row["failures"]) == ("skipped", 2, 0, 2)
     assert start["adapter_hash"] == state_hash(load_file(out / "adapter" / "adapter_model.safetensors"))
@@ -210,7 +210,7 @@ def test_overwrite_only_deletes_run_directories(tmp_path):
 def test_sites_whose_pii_filter_cannot_run_do_not_train(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
     no_model = "privacy.pii.spacy_model='not_installed'"
-    result = _no_round_trained(out, "--clients", "2", "--rounds", "1", "--set", no_model)
+    result = _no_round_trained(out, "--sites", "2", "--rounds", "1", "--set", no_model)
     [_, row] = _rows(out)
     assert (row["status"], row["participants"], row["failures"]) == ("skipped", 0, 2)
     assert row["adapter_hash"] == _rows(out)[0]["adapter_hash"]

@@ -4,7 +4,7 @@ import torch
 from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp.strategy import FedAdam, FedAvg, FedMedian, FedProx, FedTrimmedAvg, FedYogi, Krum
 
-from fedvlm.config import load_config
+from contract.run_config import load_config
 from server.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from server.run_dir import RunDir
 from server.strategies import build_strategy, load_optimizer_state, optimizer_state, restore, snapshot

@@ -32,7 +32,7 @@ def cache_root() -> Path:
 def build_untrained(preset: TinyPreset) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
     """A randomly initialised tiny LLaVA and its processor, both from configs and a local tokenizer."""
     torch.manual_seed(preset.seed)
-    tokenizer = train_tokenizer(tokenizer_corpus(), preset.vocab_size)
+    tokenizer = train_tokenizer(tokenizer_corpus(preset.vocabulary), preset.vocab_size)
     image_processor = CLIPImageProcessorPil(
         size={"shortest_edge": preset.image_size},
         crop_size={"height": preset.image_size, "width": preset.image_size},

@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
+from pydantic import BaseModel, ConfigDict, Field
 
 from vlm.loading import load_base
 
 PROJECTOR_NAMES = ("multi_modal_projector", "connector")
 
 
-@dataclass(frozen=True)
-class LoraSettings:
-    """What the [lora] config section sets."""
+class LoraSettings(BaseModel):
+    """The [lora] section: LoRA adapters (language model attention and the projector by default; never the
+    vision tower)."""
 
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.0
-    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    r: int = Field(8, ge=1, le=256)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
     projector: bool = True
     ffa: bool = False  # FFA-LoRA: A stays at its seeded initialization; only B trains and travels
+
+    def __hash__(self) -> int:
+        """By value (its JSON), so that a process can cache the model it built with these settings."""
+        return hash(self.model_dump_json())
 
 
 FROZEN_UNDER_FFA, TRAINED_UNDER_FFA = "lora_A", "lora_B"

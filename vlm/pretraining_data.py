@@ -74,12 +74,11 @@ def examples(seed: int, size_px: int) -> Iterator[Example]:
             yield Example(image, f"question: {question}", answer)
 
 
-def tokenizer_corpus() -> list[str]:
-    """Text the tokenizer is trained on: every template word, plus the scenarios' vocabulary."""
-    from simulations.scenarios import scenario_vocabulary
-
+def tokenizer_corpus(vocabulary: tuple[str, ...]) -> list[str]:
+    """Text the tokenizer is trained on: every template word, plus the preset's domain vocabulary."""
+    words = sorted(vocabulary)
     rng = random.Random(0)
     stream = examples(seed=0, size_px=32)
     lines = [f"{ex.prompt} answer: {ex.target}" for ex, _ in zip(stream, range(2000))]
-    lines += [" ".join(rng.sample(scenario_vocabulary(), k=min(12, len(scenario_vocabulary())))) for _ in range(2000)]
+    lines += [" ".join(rng.sample(words, k=min(12, len(words)))) for _ in range(2000)]
     return lines

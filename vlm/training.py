@@ -10,6 +10,7 @@ from typing import Literal
 
 import torch
 from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
 
 from vlm.collate import TextPair, encode_batch, per_sample_loss, to_model
 from vlm.records import Record
@@ -17,15 +18,15 @@ from vlm.records import Record
 CAPTION_PROMPT = "describe the image."
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    """What the [train] config section sets."""
+class TrainSettings(BaseModel):
+    """The [train] section: local training at each site, per round."""
 
-    local_steps: int = 25
-    batch_size: int = 16
-    learning_rate: float = 5e-3
-    weight_decay: float = 0.0
-    proximal_mu: float = 0.0
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    local_steps: int = Field(25, ge=1)
+    batch_size: int = Field(16, ge=1)
+    learning_rate: float = Field(5e-3, gt=0.0)  # peak: the cosine schedule decays it to 0 over the whole run
+    weight_decay: float = Field(0.0, ge=0.0)
     optimizer: Literal["adamw", "sgd"] = "adamw"
     schedule: Literal["cosine", "constant"] = "cosine"
 
@@ -113,13 +114,15 @@ def train_lora(
     settings: TrainSettings,
     seed: int,
     span: Span = WHOLE_RUN,
+    proximal_mu: float = 0.0,
 ) -> TrainResult:
     """Train the model's trainable (LoRA) parameters for settings.local_steps minibatches of records.
 
-    span places these steps in the whole run, for the learning-rate schedule (a site: its round's share).
+    span places these steps in the whole run, for the learning-rate schedule (a site: its round's share);
+    proximal_mu > 0 adds FedProx's proximal term around the received weights.
     """
     trainable = [p for p in model.parameters() if p.requires_grad]
-    anchor = [p.detach().clone() for p in trainable] if settings.proximal_mu > 0 else None
+    anchor = [p.detach().clone() for p in trainable] if proximal_mu > 0 else None
     optimizer = make_optimizer(trainable, settings)
     rng = random.Random(seed)
     model.train()
@@ -131,7 +134,7 @@ def train_lora(
         labels = batch.pop("labels")
         loss = per_sample_loss(model(**batch).logits, labels).mean()
         if anchor is not None:
-            loss = loss + settings.proximal_mu / 2 * sum((p - a).pow(2).sum() for p, a in zip(trainable, anchor))
+            loss = loss + proximal_mu / 2 * sum((p - a).pow(2).sum() for p, a in zip(trainable, anchor))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

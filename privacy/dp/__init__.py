@@ -1,1 +1,1 @@
-"""Differential privacy: DP-SGD at each site (Opacus), per-site ε ledgers and budgets, central DP of the aggregate."""
+"""Differential privacy at each site: DP-SGD (Opacus), its plan, and per-site ε ledgers and budgets."""

@@ -97,14 +97,16 @@ def train_lora_dp(
     secure_rng: bool = False,
     optimizer_state: dict[str, torch.Tensor] | None = None,
     span: Span = WHOLE_RUN,
+    proximal_mu: float = 0.0,
 ) -> DpTrainResult:
-    """settings.local_steps DP-SGD steps on the model's trainable (LoRA) parameters (span: as train_lora's).
+    """settings.local_steps DP-SGD steps on the model's trainable (LoRA) parameters (span, proximal_mu: as
+    train_lora's).
 
     optimizer_state continues the site's optimizer from its last round: Adam restarted on noisy gradients
     takes sign-like first steps of full learning rate on every coordinate, which noise dominates.
     """
     trainable = [p for p in model.parameters() if p.requires_grad]
-    anchor = [p.detach().clone() for p in trainable] if settings.proximal_mu > 0 else None
+    anchor = [p.detach().clone() for p in trainable] if proximal_mu > 0 else None
     sampler, noise = _generators(seed, secure_rng)
     private = GradSampleModule(model, batch_first=True, loss_reduction="mean")
     optimizer = DPOptimizer(
@@ -133,7 +135,7 @@ def train_lora_dp(
                 else:
                     empty_steps += 1
                     _noise_only(optimizer)
-                _private_step(optimizer, trainable, anchor, settings.proximal_mu)
+                _private_step(optimizer, trainable, anchor, proximal_mu)
     finally:
         private._close()  # the cached model is reused next round without hooks
     model.eval()

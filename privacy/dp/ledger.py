@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from privacy.dp.accounting import Step, epsilon, merged
+from storage.durable import replace_file
 
 LEDGER_VERSION = 1
 
@@ -115,10 +115,4 @@ class LedgerFile:
 
     def save(self, ledger: Ledger) -> None:
         """Replace the file atomically (write, fsync, rename)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(self.path.name + ".partial")
-        with partial.open("w", encoding="utf-8") as handle:
-            handle.write(ledger.to_json())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, self.path)
+        replace_file(self.path, ledger.to_json())

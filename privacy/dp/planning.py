@@ -6,8 +6,9 @@ import warnings
 
 from opacus.accountants.utils import get_noise_multiplier
 
-from fedvlm.config import DpSection, TrainSection
 from privacy.dp.ledger import DpPlan
+from privacy.dp.settings import DpSettings
+from vlm.training import TrainSettings
 
 
 class DpSettingsError(ValueError):
@@ -37,7 +38,7 @@ def planned_noise_multiplier(
         ) from None
 
 
-def site_plan(dp: DpSection, train: TrainSection, rounds: int, records: int) -> DpPlan:
+def site_plan(dp: DpSettings, train: TrainSettings, rounds: int, records: int) -> DpPlan:
     """Poisson rate batch_size/n (1.0 for a site smaller than one batch); noise fixed or reaching target ε."""
     if records < 1:
         raise DpSettingsError("no training record at this site")

@@ -16,11 +16,11 @@ from pathlib import Path
 import pydicom
 from PIL import Image
 
-from fedvlm.config import PiiSection
 from privacy.pii.dicom import deidentified, identifying_values, person_names_in_header, read_dicom
 from privacy.pii.images import ImageFilter, ImageText, metadata_texts
 from privacy.pii.normalize import normalize_text
 from privacy.pii.report import PiiReport
+from privacy.pii.settings import PiiSettings
 from privacy.pii.text import KnownTerms, Redaction, TextFilter
 from vlm.image_files import is_dicom
 from vlm.progress import progress_bar
@@ -73,7 +73,7 @@ class _Pending:
 class PiiFilter:
     """Text, image and DICOM filtering; constructing it fails closed (PiiUnavailable) when any part cannot run."""
 
-    def __init__(self, settings: PiiSection) -> None:
+    def __init__(self, settings: PiiSettings) -> None:
         self.text = TextFilter(settings)
         self.images = ImageFilter(self.text, settings.ocr, settings.face_blur)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from privacy.pii.entities import ENTITY_TYPES
 
+ENTITY_METRIC_PREFIX = "pii|"  # as_metrics: pii|<field>|<entity type> -> count
 REPORT_FILE = "pii_report.json"  # beside a filtered dataset: the filter cache and `fedvlm pii filter`
 FIELDS = ("caption", "question", "answer", "choices", "image-metadata", "image-text")
 EVENTS = (
@@ -48,7 +49,7 @@ class PiiReport:
         metrics = {f"pii-{event}": int(self.events[event]) for event in EVENTS}
         for field_name in FIELDS:
             for entity in ENTITY_TYPES:
-                metrics[f"pii|{field_name}|{entity}"] = int(self.entities[(field_name, entity)])
+                metrics[f"{ENTITY_METRIC_PREFIX}{field_name}|{entity}"] = int(self.entities[(field_name, entity)])
         return metrics
 
     def as_json(self) -> dict:

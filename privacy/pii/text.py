@@ -34,11 +34,11 @@ from presidio_analyzer.predefined_recognizers import (
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig
 
-from fedvlm.config import PiiSection
 from privacy.pii.burned_in import MISREAD_MIN_LENGTH, misread_of
 from privacy.pii.entities import ENTITY_TYPES, MIN_DIGITS
 from privacy.pii.normalize import normalize_text
 from privacy.pii.recognizers import NAME_RECOGNIZER, CuedIdentifierRecognizer, pattern_recognizers
+from privacy.pii.settings import PiiSettings
 
 LANGUAGE = "en"
 NER_BATCH = 64
@@ -177,7 +177,7 @@ class Redaction:
 class TextFilter:
     """Find and replace PII in text, per entity type as configured; fails closed if any part cannot run."""
 
-    def __init__(self, settings: PiiSection) -> None:
+    def __init__(self, settings: PiiSettings) -> None:
         self.settings = settings
         try:
             self.analyzer = build_analyzer(settings.spacy_model)

