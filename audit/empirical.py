@@ -4,7 +4,7 @@ membership AUC, and the exposure of Carlini et al. (USENIX Security 2019).
 The one-run audit: each of m canaries is included in training independently with probability 1/2. The auditor
 scores every canary (higher = more likely a member), guesses "member" for the k+ highest, "non-member" for the
 k- lowest and abstains on the rest: r = k+ + k- guesses, v of them correct. If training is (ε, δ)-DP, v is
-stochastically dominated by Binomial(r, e^ε / (1 + e^ε)) up to a δ term (their Theorem 3.1), so a v too large
+stochastically dominated by Binomial(r, e^ε / (1 + e^ε)) up to a δ term (their main theorem), so a v too large
 for that at confidence 1 - α rejects ε: the largest rejected ε is a lower bound on the run's true ε.
 """
 
@@ -25,7 +25,7 @@ def p_value(epsilon: float, delta: float, m: int, r: int, v: int) -> float:
     """P-value of v or more correct out of r guesses on m canaries if training is (ε, δ)-DP.
 
     With q = 1 / (1 + e^-ε): β₀ = P[Bin(r, q) ≥ v], α = max over i = 1..v of P[v - i ≤ Bin(r, q) < v] / i,
-    and p = min(β₀ + α·δ·2m, 1) (Steinke, Nasr, Jagielski 2023, Algorithm 3 / their code in Appendix D).
+    and p = min(β₀ + α·δ·2m, 1), as in the paper's own p-value code.
     """
     if not 0 <= v <= r <= m:
         raise ValueError(f"need 0 <= v <= r <= m, got v={v}, r={r}, m={m}")
