@@ -123,7 +123,11 @@ def _signature_problem(entry: dict, public_key: Ed25519PublicKey) -> str | None:
     if signature is None:
         return "missing signature"
     try:
-        public_key.verify(base64.b64decode(signature, validate=True), signed_bytes(entry))
+        raw = base64.b64decode(signature, validate=True)
+        # Base64 can spell the same bytes several ways (unused low bits); only the one canonical spelling counts.
+        if base64.b64encode(raw).decode("ascii") != signature:
+            raise ValueError
+        public_key.verify(raw, signed_bytes(entry))
     except (TypeError, ValueError, InvalidSignature):
         return "invalid signature (the entry was altered, or signed by another key)"
     return None
