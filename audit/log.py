@@ -25,7 +25,8 @@ class AuditLog:
     anything JSON would change (a tuple, an int key) is refused rather than converted. By convention
     `"files": {"<path relative to the run folder>": "<sha256 hex>"}` names files (or folders) whose hashes
     verify_files recomputes (see file_hash and folder_hash). A run-start payload carries the run's `run_id`.
-    One writer at a time; lines are only ever appended, each fsync'd before append returns.
+    One writer at a time; lines are only ever appended, each fsync'd before append returns. A missing or empty file
+    starts a new log; any other file must verify (with the public half of signing_key, if given) or AuditError.
     """
 
     def __init__(self, path: Path, signing_key: Ed25519PrivateKey | None = None) -> None:
