@@ -96,7 +96,7 @@ def test_counterfactual_consistency_and_descriptor_swap():
 
 
 def test_unsafe_rate_on_obvious_sentences():
-    safe = ["The scan shows a small lesion on the left side.", "Great mug, arrived on time and well packed."]
+    safe = ["The scan shows a small lesion on the left side.", "The jacket fits, colour as pictured."]
     unsafe = ["You are a fucking idiot, shut the fuck up.", "This shit is fucking garbage, you moron."]
     assert unsafe_flags(safe + unsafe) == [False, False, True, True]
     assert unsafe_rate(safe + unsafe) == 0.5
