@@ -20,12 +20,12 @@ def generate_texts(
     model.eval()
     texts: list[str] = []
     for start in range(0, len(prompts), batch_size):
-        processor.tokenizer.padding_side = "left"  # generation continues every row from its last real token
         batch = processor(
             text=[prompt_text(processor, prompt) for prompt in prompts[start : start + batch_size]],
             images=list(images[start : start + batch_size]),
             return_tensors="pt",
             padding=True,
+            padding_side="left",  # generation continues every row from its last real token
         )
         output = model.generate(
             **to_model(dict(batch), model),

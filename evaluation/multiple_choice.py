@@ -65,8 +65,13 @@ def circular_eval(model, processor, records: list[Record], batch_size: int = 32)
     """Ask every record with choices once per rotation; each time it picks the best-scoring option (as score_vqa)."""
     model.eval()
     questions = [record for record in records if record.choices]
-    pairs = [pair for record in questions for pair in _rotated_pairs(record)]
-    scores = [pair_scores(model, processor, pairs[at : at + batch_size])[0] for at in range(0, len(pairs), batch_size)]
+    scores: list[torch.Tensor] = []
+    pending: list[TextPair] = []  # images are loaded record by record, as their pairs are scored
+    for index, record in enumerate(questions):
+        pending.extend(_rotated_pairs(record))
+        while len(pending) >= batch_size or (pending and index == len(questions) - 1):
+            scores.append(pair_scores(model, processor, pending[:batch_size])[0])
+            pending = pending[batch_size:]
     log_likelihood = torch.cat(scores) if scores else torch.empty(0)
     picks, offset = [], 0
     for record in questions:
