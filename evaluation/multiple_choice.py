@@ -67,11 +67,13 @@ def circular_eval(model, processor, records: list[Record], batch_size: int = 32)
     questions = [record for record in records if record.choices]
     scores: list[torch.Tensor] = []
     pending: list[TextPair] = []  # images are loaded record by record, as their pairs are scored
-    for index, record in enumerate(questions):
+    for record in questions:
         pending.extend(_rotated_pairs(record))
-        while len(pending) >= batch_size or (pending and index == len(questions) - 1):
+        while len(pending) >= batch_size:
             scores.append(pair_scores(model, processor, pending[:batch_size])[0])
             pending = pending[batch_size:]
+    if pending:
+        scores.append(pair_scores(model, processor, pending)[0])
     log_likelihood = torch.cat(scores) if scores else torch.empty(0)
     picks, offset = [], 0
     for record in questions:

@@ -65,7 +65,7 @@ def test_group_accuracy_difference_and_ratio():
     assert result.by_group == {"F": pytest.approx(0.8), "M": pytest.approx(0.5)}
     assert result.difference == pytest.approx(0.3)
     assert result.ratio == pytest.approx(0.625)
-    # Three groups, min size 2: a (2/2 = 1.0), b (1/4 = 0.25), c (2/3); X-like small cell absent.
+    # Three groups, min size 2, none under it: a (2/2 = 1.0), b (1/4 = 0.25), c (2/3).
     flags = [True, True] + [True, False, False, False] + [True, True, False]
     labels = ["a"] * 2 + ["b"] * 4 + ["c"] * 3
     result = group_accuracy(flags, labels, min_group_size=2)
