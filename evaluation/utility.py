@@ -45,7 +45,8 @@ class VqaScore:
 
 
 @torch.no_grad()
-def _scores(model, processor, pairs: list[TextPair]) -> tuple[torch.Tensor, torch.Tensor]:
+def pair_scores(model, processor, pairs: list[TextPair]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per pair: the target's summed log-likelihood, and whether greedy decoding reproduces it."""
     batch = encode_batch(processor, pairs)
     labels = batch.pop("labels")
     logits = model(**to_model(batch, model)).logits
@@ -65,7 +66,7 @@ def score_vqa(model, processor, records: list[Record], batch_size: int = 32) -> 
             for candidate in record.choices or (record.answer,):
                 pairs.append(TextPair(image, f"question: {record.question}", candidate))
                 owners.append(index)
-        log_likelihood, greedy = _scores(model, processor, pairs)
+        log_likelihood, greedy = pair_scores(model, processor, pairs)
         for index, record in enumerate(chunk):
             rows = [row for row, owner in enumerate(owners) if owner == index]
             if record.choices:
