@@ -28,7 +28,11 @@ lock: $(STAMP)
 demo: system $(STAMP)
 	$(VENV)/bin/fedvlm simulate --out runs/demo --overwrite
 
+# The layers (import-linter contracts in pyproject.toml) and ruff, then the whole suite.
 test: system $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest -q
 
 bench: system $(STAMP)

@@ -28,7 +28,7 @@ def main() -> None:
     for column in ("round", "train-phase wall s", "client compute s (sum)", "overhead"):
         table.add_column(column)
     for row in rows[1:]:
-        wall, compute = row["train_phase_seconds"], row["train"]["client_seconds"]
+        wall, compute = row["train_phase_seconds"], row["train"]["site_seconds"]
         table.add_row(
             str(row["round"]), f"{wall:.2f}", f"{compute:.2f}", f"{(wall - compute / concurrency) / wall:.3f}"
         )

@@ -19,7 +19,7 @@ from client.site import model_dir_for, site_data, site_model, verify_base_model
 from contract.messages import (
     ARRAYS,
     BUDGET_EXHAUSTED,
-    CLIENT_SECONDS,
+    SITE_SECONDS,
     DP_EMPTY_STEPS,
     DP_SAMPLED_RECORDS,
     NUM_EXAMPLES,
@@ -124,7 +124,7 @@ def train(msg: Message, context: Context) -> Message:
             model, processor, data.train, data.images, config.train, batches_seed, span, instruction.proximal_mu
         )
     metrics.update({TRAIN_LOSS: result.mean_loss, TRAIN_FINAL_LOSS: result.final_loss, TRAIN_STEPS: result.steps})
-    metrics[CLIENT_SECONDS] = time.monotonic() - started
+    metrics[SITE_SECONDS] = time.monotonic() - started
     return train_reply(msg, node.site, TRAINED, metrics, adapter_state(model))
 
 

@@ -24,7 +24,7 @@ BUDGET_EXHAUSTED = "budget-exhausted"  # the site declined: this round would pas
 # Metric keys.
 NUM_EXAMPLES = "num-examples"
 TRAIN_LOSS, TRAIN_FINAL_LOSS, TRAIN_STEPS = "train-loss", "train-final-loss", "train-steps"
-CLIENT_SECONDS = "client-seconds"
+SITE_SECONDS = "site-seconds"
 UNIT_WEIGHT = "unit-weight"  # 1 at every site: under central DP every site weighs the same in the average
 VQA_CORRECT, VQA_TOTAL = "vqa-correct", "vqa-total"
 COUNT_PREFIXES = ("records-", "pii-")  # loader, split and PII filter counts

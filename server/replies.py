@@ -10,7 +10,7 @@ from flwr.app import ArrayRecord, Message
 
 from contract.messages import (
     BUDGET_EXHAUSTED,
-    CLIENT_SECONDS,
+    SITE_SECONDS,
     COUNT_PREFIXES,
     NUM_EXAMPLES,
     TRAIN_LOSS,
@@ -51,7 +51,7 @@ def usable_evaluate_reply(reply: Message) -> bool:
 
 
 def train_summary(replies: list[Message]) -> dict:
-    """Example-weighted loss, summed record counts and client compute time of a round's usable replies."""
+    """Example-weighted loss, summed record counts and the sites' compute time of a round's usable replies."""
     metrics = [reply.content["metrics"] for reply in replies]
     examples = [int(m[NUM_EXAMPLES]) for m in metrics]
     counts: Counter = Counter()
@@ -60,7 +60,7 @@ def train_summary(replies: list[Message]) -> dict:
     return {
         "loss": sum(n * float(m[TRAIN_LOSS]) for n, m in zip(examples, metrics)) / sum(examples),
         "examples": sum(examples),
-        "client_seconds": sum(float(m[CLIENT_SECONDS]) for m in metrics),
+        "site_seconds": sum(float(m[SITE_SECONDS]) for m in metrics),
         "counts": dict(sorted(counts.items())),
     }
 

@@ -9,7 +9,7 @@ from evaluation.captions import caption_f1, mean_caption_f1, normalized_tokens, 
 from evaluation.multiple_choice import circular_accuracy, circular_hit, options_prompt, rotation
 from evaluation.privacy_budget import check_budgets
 from evaluation.safety import canary_completions, pii_counts, unsafe_flags, unsafe_rate
-from fedvlm.config import PiiSection
+from privacy.pii.settings import PiiSettings
 from privacy.pii.text import TextFilter
 
 
@@ -115,7 +115,7 @@ def test_canary_completion_counts_secrets_in_their_own_continuation():
 
 
 def test_pii_counts_by_entity_without_values():
-    text_filter = TextFilter(PiiSection())
+    text_filter = TextFilter(PiiSettings())
     name, email = "Maria Gonzalez", "maria.gonzalez@example.com"
     counts = pii_counts([f"Please contact {name} at {email} about the results.", "the mug is red"], text_filter)
     assert counts == {"EMAIL_ADDRESS": 1, "PERSON": 1}

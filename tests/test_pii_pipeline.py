@@ -45,7 +45,8 @@ def test_no_injected_pii_reaches_a_training_batch(scenario, scenario_roots, tiny
         return batch
 
     monkeypatch.setattr(training, "encode_batch", recording)
-    train_lora(model, processor, data.train, data.images, TrainSettings(local_steps=4, batch_size=len(data.train), learning_rate=1e-3), seed=0)
+    settings = TrainSettings(local_steps=4, batch_size=len(data.train), learning_rate=1e-3)
+    train_lora(model, processor, data.train, data.images, settings, seed=0)
     decoded = " ".join(text for batch in batches for text in batch)
     assert len(batches) == 4 and "<PERSON>" in decoded
     assert leaked(injected(site), decoded) == []
@@ -67,9 +68,7 @@ def test_the_filter_runs_once_per_dataset(scenario_roots, monkeypatch):
 
 def test_the_site_refuses_to_load_data_when_the_filter_cannot_run(scenario_roots):
     with pytest.raises(PiiUnavailable):
-        site_data(
-            str(scenario_roots["retail"] / "site-1"), 0.2, PiiSettings(spacy_model="no_such_model")
-        )
+        site_data(str(scenario_roots["retail"] / "site-1"), 0.2, PiiSettings(spacy_model="no_such_model"))
 
 
 def _fedvlm(*args: str) -> subprocess.CompletedProcess:

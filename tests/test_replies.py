@@ -7,7 +7,7 @@ from contract.messages import group_metrics, groups_from_metrics
 from server.replies import site_evaluation, train_summary, usable_train_reply
 
 GLOBAL = {"a": torch.zeros(2, 3), "b": torch.zeros(3)}
-METRICS = {"num-examples": 10, "train-loss": 1.5, "client-seconds": 2.0, "records-kept": 12}
+METRICS = {"num-examples": 10, "train-loss": 1.5, "site-seconds": 2.0, "records-kept": 12}
 
 
 def _reply(arrays: dict, metrics: dict) -> Message:
