@@ -153,6 +153,7 @@ def scan_as_dicom(image: Image.Image, person: Identity, rng: random.Random) -> D
     dataset.SOPClassUID, dataset.SOPInstanceUID = SecondaryCaptureImageStorage, meta.MediaStorageSOPInstanceUID
     dataset.StudyInstanceUID = generate_uid(entropy_srcs=[str(rng.random())])
     dataset.SeriesInstanceUID = generate_uid(entropy_srcs=[str(rng.random())])
+    dataset.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: names outside Latin-1 are written as they are
     dataset.Modality = "CR"
     dataset.PatientName = f"{person.last}^{person.first}"
     dataset.PatientID = person.mrn

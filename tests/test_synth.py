@@ -1,4 +1,5 @@
 import json
+import warnings
 from collections import Counter
 
 import pydicom
@@ -56,3 +57,12 @@ def test_site_data_carries_pii_in_text_metadata_and_dicom_and_server_eval_does_n
         assert png.info["Patient"] in injected
     assert not (root / SERVER_EVAL / INJECTED_PII).exists()
     assert not any(value in (root / SERVER_EVAL / "metadata.jsonl").read_text() for value in injected)
+
+
+def test_dicom_headers_are_written_without_encoding_warnings(tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        write_scenario("hospital", 1, tmp_path / "h", records_per_site=40, eval_records=4)
+    assert [str(w.message) for w in caught if "encod" in str(w.message)] == []
+    dicoms = [pydicom.dcmread(path) for path in (tmp_path / "h" / "site-0").rglob("*.dcm")]
+    assert dicoms and all(d.SpecificCharacterSet == "ISO_IR 192" for d in dicoms)
