@@ -15,6 +15,7 @@ from typing import Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from audit.settings import AuditSettings
 from evaluation.gates import GateSettings, validate_gate_settings
 from privacy.dp.settings import DpSettings
 from privacy.pii.settings import PiiSettings
@@ -131,6 +132,7 @@ class RunConfig(_Section):
     aggregation: AggregationSection = AggregationSection()
     simulation: SimulationSection = SimulationSection()
     privacy: PrivacySection = PrivacySection()
+    audit: AuditSettings = AuditSettings()
     gates: dict[str, Any] = Field(default_factory=dict)  # [gates.<name>] tables, built by name (evaluation.gates)
 
     @field_validator("gates", mode="before")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from contract.run_config import ConfigError, RunConfig, load_config
+from fedvlm.audit_cli import add_audit_commands
 from fedvlm.cli_args import output_folder, positive_int, written_whole
 from fedvlm.pii_cli import add_pii_commands
 from server.run_dir import MARKER, RunDir
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.set_defaults(handler=cmd_data_synth)
 
     add_pii_commands(commands)
+    add_audit_commands(commands)
     return parser
 
 

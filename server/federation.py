@@ -14,6 +14,7 @@ from contract.messages import RoundInstruction, reply_site
 from contract.run_config import RunConfig
 from evaluation.gates import RoundEvidence, build_gates, judge
 from server import environment
+from server.audit_trail import AuditTrail
 from server.central_dp import CentralLedger
 from server.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from server.display import RoundDisplay
@@ -51,6 +52,7 @@ class Federation:
     def __init__(self, grid: Grid, config: RunConfig, run_dir: RunDir) -> None:
         self.grid, self.config, self.run_dir = grid, config, run_dir
         self.gates = build_gates(config.gates)
+        self.audit = AuditTrail(run_dir, config.audit)
         self.model_dir = config.model.directory()
         self.data_root = data_root(config, run_dir)
         self.evaluator = ServerEvaluator(
@@ -84,10 +86,12 @@ class Federation:
 
     def run(self, resume: bool) -> None:
         """Rounds from the start (round 0 = the starting model) or from the last checkpoint."""
-        checkpoint, global_state = self._resume() if resume else self._start()
-        threads = self.config.simulation.threads_per_site
-        described = environment.describe(self.base_model_hash, threads)
-        environment.record(self.run_dir.environment, described, resumed_from=checkpoint.round if resume else None)
+        if resume:
+            checkpoint, global_state = self._resume()
+        else:
+            self._record_environment(resumed_from=None)
+            self.audit.run_start(self.base_model_hash)
+            checkpoint, global_state = self._start()
         rounds = self.config.federation.rounds
         with RoundDisplay(rounds, completed=checkpoint.round) as display:
             if not resume:
@@ -98,6 +102,11 @@ class Federation:
                     row["site_evaluation"] = self._evaluate_sites(server_round, global_state)
                 self._commit(row, checkpoint, global_state)
                 display.show(row)
+        self.audit.run_end(rounds, state_hash(global_state))
+
+    def _record_environment(self, resumed_from: int | None) -> None:
+        described = environment.describe(self.base_model_hash, self.config.simulation.threads_per_site)
+        environment.record(self.run_dir.environment, described, resumed_from=resumed_from)
 
     def _start(self) -> tuple[Checkpoint, dict]:
         global_state = self.evaluator.initial_state()
@@ -123,8 +132,19 @@ class Federation:
         checkpoint, global_state, moments = load_checkpoint(self.run_dir.checkpoints)
         self.evaluator.publish(global_state, self.run_dir.adapter)
         load_optimizer_state(self.strategy, moments)
+        recorded = self.run_dir.read_metrics()
         self.run_dir.truncate_metrics(checkpoint.round)
-        self._restore_privacy(self.run_dir.read_metrics())
+        kept = self.run_dir.read_metrics()
+        self._restore_privacy(kept)
+        self._record_environment(resumed_from=checkpoint.round)
+        if self.audit.last_round() < 0:  # a run directory older than its audit log
+            self.audit.run_start(self.base_model_hash)
+        discarded = sorted({row["round"] for row in recorded} - {row["round"] for row in kept})
+        self.audit.resume(checkpoint.round, discarded)
+        audited = self.audit.last_round()
+        unaudited = [row for row in kept if row["round"] > audited]  # committed, then a crash before its entry
+        for row in unaudited:
+            self.audit.round(row, with_files=row is unaudited[-1])
         return checkpoint, global_state
 
     def _restore_privacy(self, rows: list[dict]) -> None:
@@ -145,6 +165,7 @@ class Federation:
         self.run_dir.append_metrics(row)
         save_checkpoint(self.run_dir.checkpoints, checkpoint, global_state, optimizer_state(self.strategy))
         self.evaluator.publish(global_state, self.run_dir.adapter)
+        self.audit.round(row)
 
     def _round(self, server_round: int, global_state: dict, checkpoint: Checkpoint) -> tuple[dict, dict, Checkpoint]:
         started = time.monotonic()
@@ -166,6 +187,7 @@ class Federation:
             },
         }
         if valid:
+            row["update_hashes"] = {reply_site(reply): _update_hash(reply) for reply in valid}
             row["train"] = train_summary(valid)
             row["pii"] = {"sites": pii_by_site(valid)}
         kept = Checkpoint(server_round, checkpoint.last_accepted_round, checkpoint.accepted_evaluation)
@@ -220,3 +242,7 @@ class Federation:
 
 def _sites(replies: list[Message]) -> tuple[str, ...]:
     return tuple(sorted(reply_site(reply) for reply in replies))
+
+
+def _update_hash(reply: Message) -> str:
+    return state_hash(reply.content["arrays"].to_torch_state_dict())

@@ -59,6 +59,10 @@ class RunDir:
         return self.root / "environment.json"
 
     @property
+    def audit(self) -> Path:
+        return self.root / "audit.jsonl"
+
+    @property
     def adapter(self) -> Path:
         return self.root / "adapter"
 

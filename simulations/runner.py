@@ -18,6 +18,7 @@ from contract.run_config import ConfigError, RunConfig
 from server.app import build_server_app
 from server.run_dir import RunDir
 from simulations.interrupt import stopping_on_interrupt
+from simulations.ray_watchdog import watched
 from simulations.synth import is_complete, write_scenario
 from vlm.loading import check_model_dir
 
@@ -102,7 +103,7 @@ def simulate(config: RunConfig, out_dir: Path, resume: bool = False) -> None:
     warnings.filterwarnings("ignore", message="Tip: In future versions of Ray", category=FutureWarning)
     ray_tmp = Path(tempfile.mkdtemp(prefix="fedvlm-ray-"))
     try:
-        with stopping_on_interrupt(out_dir, ray_tmp):
+        with watched(ray_tmp), stopping_on_interrupt(out_dir, ray_tmp):
             run_simulation(
                 server_app=build_server_app(config, out_dir, resume),
                 client_app=client_app,

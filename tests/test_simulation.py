@@ -12,6 +12,7 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 from peft import PeftModel
 from safetensors.torch import load_file
@@ -218,3 +219,20 @@ def test_sites_whose_pii_filter_cannot_run_do_not_train(tmp_path, tiny_model_dir
     assert "PiiUnavailable" in result.stdout + result.stderr
     values = injected(out / "data" / "site-0", out / "data" / "site-1")
     assert leaked(values, result.stdout + result.stderr + run_outputs(out)) == []
+
+
+def test_a_killed_run_leaves_no_ray_process_behind(tmp_path, tiny_model_dir):
+    out = tmp_path / "run"
+    command = _fedvlm("simulate", "--out", str(out), *SMALL, "--sites", "2", "--rounds", "4")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not ((out / "metrics.jsonl").is_file() and len(_rows(out)) >= 2):
+        time.sleep(0.2)
+    ray = [p for p in psutil.Process(process.pid).children(recursive=True) if "watchdog" not in " ".join(p.cmdline())]
+    assert any(p.name() == "raylet" for p in ray) and any("DashboardAgent" in " ".join(p.cmdline()) for p in ray)
+    process.kill()  # the driver alone, as the OOM killer would
+    process.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(p.is_running() for p in ray):
+        time.sleep(0.2)
+    assert [p.pid for p in ray if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
