@@ -33,7 +33,7 @@ def pooled_training_data(config: RunConfig, data_root: Path) -> tuple[list[Recor
         site_data(
             str(site_folder(data_root, i)),
             config.data.holdout_fraction,
-            config.privacy.pii.model_dump_json(),
+            config.privacy.pii,
             config.data.attribute_schema(),
         )
         for i in range(config.federation.sites)

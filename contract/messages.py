@@ -40,6 +40,9 @@ DP_FIGURES = {  # metrics.jsonl's name of each DP-SGD ledger figure -> its reply
     "budget_epsilon": "dp-budget-epsilon",
 }
 
+# Run config sections only the server uses: they never travel (a site needs no gate, nor the server's key path).
+SERVER_ONLY_SECTIONS = {"gates", "audit"}
+
 # Keys of the round instruction that Flower's strategies add themselves.
 SERVER_ROUND, PROXIMAL_MU = "server-round", "proximal-mu"
 
@@ -48,7 +51,7 @@ SERVER_ROUND, PROXIMAL_MU = "server-round", "proximal-mu"
 class RoundInstruction:
     """What the server sends every site with a train or evaluate message (its 'config' record)."""
 
-    run_config: RunConfig
+    run_config: RunConfig  # as a site sees it: the server-only sections at their defaults
     base_model_hash: str
     data_root: str  # simulation: the root of every site's folder; a deployed site reads its node config instead
     federation_id: str
@@ -61,7 +64,7 @@ class RoundInstruction:
         """The ConfigRecord the strategy sends (Flower adds the round and FedProx's mu)."""
         return ConfigRecord(
             {
-                "run-config": self.run_config.model_dump_json(),
+                "run-config": self.run_config.model_dump_json(exclude=SERVER_ONLY_SECTIONS),
                 "base-model-hash": self.base_model_hash,
                 "data-root": self.data_root,
                 "federation-id": self.federation_id,

@@ -3,7 +3,8 @@ import math
 import torch
 from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
 
-from contract.messages import group_metrics, groups_from_metrics
+from contract.messages import RoundInstruction, group_metrics, groups_from_metrics
+from contract.run_config import load_config
 from server.replies import site_evaluation, train_summary, usable_train_reply
 
 GLOBAL = {"a": torch.zeros(2, 3), "b": torch.zeros(3)}
@@ -47,3 +48,17 @@ def test_site_evaluation_sums_counts_and_groups(task_identity):
     result = site_evaluation([evaluation(3, 4, "F"), evaluation(1, 4, "F"), evaluation(2, 2, "M")])
     assert (result["sites"], result["correct"], result["total"]) == (3, 6, 10)
     assert result["groups"] == {"sex": {"F": {"correct": 4, "total": 8}, "M": {"correct": 2, "total": 2}}}
+
+
+def test_the_round_instruction_carries_no_server_only_section(tmp_path):
+    config = load_config(None, [f"audit.signing_key='{tmp_path / 'server-key.pem'}'"])
+    instruction = RoundInstruction(config, "0" * 64, "/data", "federation", "/state", {"site-0": 25}, server_round=3)
+    record = instruction.encode()
+    assert "server-key.pem" not in str(dict(record))
+    decoded = RoundInstruction.decode(record)
+    assert decoded.run_config.audit.signing_key == "" and decoded.run_config.train == config.train
+    assert (decoded.data_root, decoded.federation_id, decoded.dp_recorded_steps) == (
+        "/data",
+        "federation",
+        {"site-0": 25},
+    )
