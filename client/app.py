@@ -19,10 +19,10 @@ from client.site import model_dir_for, site_data, site_model, verify_base_model
 from contract.messages import (
     ARRAYS,
     BUDGET_EXHAUSTED,
-    SITE_SECONDS,
     DP_EMPTY_STEPS,
     DP_SAMPLED_RECORDS,
     NUM_EXAMPLES,
+    SITE_SECONDS,
     TRAIN_FINAL_LOSS,
     TRAIN_LOSS,
     TRAIN_STEPS,

@@ -9,6 +9,8 @@ import torch
 from PIL import Image
 
 IGNORE_INDEX = -100
+# Some processors pad on the left by default (InternVL); labels and the prompt lengths assume the right.
+_RIGHT_PADDED = {"return_tensors": "pt", "padding": True, "padding_side": "right"}
 
 
 @dataclass(frozen=True)
@@ -76,16 +78,13 @@ def encode_batch(processor, pairs: list[TextPair]) -> dict[str, torch.Tensor]:
     """Tokenize pairs for teacher forcing; labels mask everything but the target (and its end token)."""
     images = [pair.image for pair in pairs]
     prompts = [prompt_text(processor, pair.prompt) for pair in pairs]
-    processor.tokenizer.padding_side = "right"
     if _takes_suffix(processor):
-        batch = process(
-            processor, prompts, images, suffix=[pair.target for pair in pairs], return_tensors="pt", padding=True
-        )
+        batch = process(processor, prompts, images, suffix=[pair.target for pair in pairs], **_RIGHT_PADDED)
         labels = batch["labels"].clone()
     else:
         full = [_full_text(processor, pair.prompt, pair.target) for pair in pairs]
-        batch = process(processor, full, images, return_tensors="pt", padding=True)
-        prompt_batch = process(processor, prompts, images, return_tensors="pt", padding=True)
+        batch = process(processor, full, images, **_RIGHT_PADDED)
+        prompt_batch = process(processor, prompts, images, **_RIGHT_PADDED)
         labels = batch["input_ids"].clone()
         for row in range(len(pairs)):
             prompt_ids = prompt_batch["input_ids"][row][prompt_batch["attention_mask"][row] == 1].tolist()

@@ -63,7 +63,8 @@ def _video_attributes(cls: type[ProcessorMixin]) -> list[str]:
 def image_only_class(class_name: str) -> type[ProcessorMixin]:
     """The named processor class, importable without torchvision and without its video sub-processor.
 
-    The subclass keeps the family's name, so what it saves names the family's own class.
+    The subclass keeps the family's name, so what it saves names the family's own class. Build it with
+    `video_processor=None` (SmolVLM's processor requires the argument).
     """
     if class_name in _TORCHVISION_HELPER_MODULES:
         cls = _import_with_pil_helper(class_name)
@@ -72,7 +73,14 @@ def image_only_class(class_name: str) -> type[ProcessorMixin]:
     if cls is None or not isinstance(cls, type) or not issubclass(cls, ProcessorMixin):
         raise ImportError(f"processor class {class_name} cannot be built without torchvision")
     kept = [name for name in cls.get_attributes() if name not in _video_attributes(cls)]
-    return type(cls.__name__, (cls,), {"__module__": cls.__module__, "get_attributes": classmethod(lambda _: kept)})
+    members = {
+        "__module__": cls.__module__,
+        "get_attributes": classmethod(lambda _: kept),
+        # A family's own apply_chat_template (SmolVLM's) only adds video sampling defaults read from the
+        # video processor; the template itself renders the same through ProcessorMixin's.
+        "apply_chat_template": ProcessorMixin.apply_chat_template,
+    }
+    return type(cls.__name__, (cls,), members)
 
 
 def _needs_image_only(class_name: str) -> bool:
@@ -89,5 +97,7 @@ def load_processor(model_dir: Path):
     """The processor saved in a local model directory (never the hub); image-only where video needs torchvision."""
     class_name = processor_class_name(model_dir)
     if class_name is not None and _needs_image_only(class_name):
-        return image_only_class(class_name).from_pretrained(model_dir, local_files_only=True)
+        cls = image_only_class(class_name)
+        no_video = {name: None for name in _video_attributes(cls.__mro__[1])}
+        return cls.from_pretrained(model_dir, local_files_only=True, **no_video)
     return AutoProcessor.from_pretrained(model_dir, local_files_only=True)
