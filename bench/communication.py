@@ -22,6 +22,8 @@ from transformers import (
     AutoConfig,
     AutoModelForImageTextToText,
     CLIPVisionConfig,
+    Gemma3Config,
+    Gemma3TextConfig,
     Idefics3Config,
     Idefics3VisionConfig,
     LlamaConfig,
@@ -29,7 +31,11 @@ from transformers import (
     LlavaNextConfig,
     MistralConfig,
     PretrainedConfig,
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLTextConfig,
+    SiglipVisionConfig,
 )
+from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLVisionConfig
 
 from vlm.adapters import adapter_state, state_bytes
 from vlm.base_model import ensure_base_model
@@ -112,6 +118,61 @@ PUBLISHED: dict[str, dict[str, Any]] = {
             "tie_word_embeddings": False,
         },
         "model": {"scale_factor": 4, "image_token_id": 49190},
+    },
+    "Qwen2.5-VL-7B": {
+        "checkpoint": "Qwen/Qwen2.5-VL-7B-Instruct",
+        "shipped_dtype": torch.bfloat16,
+        "checked": True,
+        "classes": (Qwen2_5_VLConfig, Qwen2_5_VLVisionConfig, Qwen2_5_VLTextConfig),
+        "vision": {  # windowed ViT; the projector is visual.merger (2 Linear)
+            "depth": 32,
+            "hidden_size": 1280,
+            "intermediate_size": 3420,
+            "num_heads": 16,
+            "out_hidden_size": 3584,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 112,
+            "fullatt_block_indexes": [7, 15, 23, 31],
+        },
+        "text": {
+            "hidden_size": 3584,
+            "intermediate_size": 18944,
+            "num_hidden_layers": 28,
+            "num_attention_heads": 28,
+            "num_key_value_heads": 4,
+            "vocab_size": 152064,
+            "tie_word_embeddings": False,
+        },
+        "model": {"image_token_id": 151655, "video_token_id": 151656, "tie_word_embeddings": False},
+    },
+    "Gemma-3-4B (MedGemma-4B)": {
+        "checkpoint": "google/gemma-3-4b-it, google/medgemma-4b-it",
+        "shipped_dtype": torch.bfloat16,
+        "checked": False,
+        "classes": (Gemma3Config, SiglipVisionConfig, Gemma3TextConfig),
+        "vision": {  # SigLIP so400m, 896 px; the projector has no Linear (pooling, norm, bare weight)
+            "hidden_size": 1152,
+            "intermediate_size": 4304,
+            "num_hidden_layers": 27,
+            "num_attention_heads": 16,
+            "image_size": 896,
+            "patch_size": 14,
+            "vision_use_head": False,
+        },
+        "text": {  # embeddings tied to the lm_head
+            "hidden_size": 2560,
+            "intermediate_size": 10240,
+            "num_hidden_layers": 34,
+            "num_attention_heads": 8,
+            "num_key_value_heads": 4,
+            "head_dim": 256,
+            "query_pre_attn_scalar": 256,
+            "sliding_window": 1024,
+            "vocab_size": 262208,
+        },
+        "model": {"mm_tokens_per_image": 256, "boi_token_index": 255999, "eoi_token_index": 256000},
     },
 }
 
@@ -201,7 +262,7 @@ def projector_summary(names: tuple[str, ...]) -> str:
 def render(rows: list[Row]) -> Table:
     """The results as a rich table."""
     table = Table(
-        title=f"Communication per round: LoRA r={LoraSettings.r} adapter vs full model",
+        title=f"Communication per round: LoRA r={LoraSettings().r} adapter vs full model",
         caption=(
             "Ratio = adapter bytes (float32, as sent) / full-model bytes in the shipped dtype. "
             f"Checked models (*) must stay ≤ {LIMIT_PERCENT}%. Units are decimal (1 GB = 10⁹ B)."

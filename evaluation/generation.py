@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from PIL import Image
 
-from vlm.collate import prompt_text, to_model
+from vlm.collate import process, prompt_text, to_model
 
 
 @torch.no_grad()
@@ -20,9 +20,10 @@ def generate_texts(
     model.eval()
     texts: list[str] = []
     for start in range(0, len(prompts), batch_size):
-        batch = processor(
-            text=[prompt_text(processor, prompt) for prompt in prompts[start : start + batch_size]],
-            images=list(images[start : start + batch_size]),
+        batch = process(
+            processor,
+            [prompt_text(processor, prompt) for prompt in prompts[start : start + batch_size]],
+            list(images[start : start + batch_size]),
             return_tensors="pt",
             padding=True,
             padding_side="left",  # generation continues every row from its last real token

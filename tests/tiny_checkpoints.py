@@ -3,16 +3,16 @@
 Every checkpoint is built from config classes with tiny sizes, a locally trained
 byte-level BPE tokenizer and the architecture's real processor class (with the
 PIL image processor, so no torchvision is needed). Nothing touches the Hub.
+LLaVA, LLaVA-NeXT, PaliGemma and Idefics3 are built here without a chat template
+(the plain prompt path); the chat-template families in tests/tiny_chat_checkpoints.py.
 """
 
 from __future__ import annotations
 
-import itertools
 import pathlib
 from collections.abc import Callable
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     AutoModelForImageTextToText,
     CLIPImageProcessorPil,
@@ -21,7 +21,6 @@ from transformers import (
     Idefics3Config,
     Idefics3ImageProcessorPil,
     Idefics3Processor,
-    LlamaConfig,
     LlavaConfig,
     LlavaNextConfig,
     LlavaNextImageProcessorPil,
@@ -30,82 +29,47 @@ from transformers import (
     PaliGemmaConfig,
     PaliGemmaProcessor,
     PreTrainedConfig,
-    PreTrainedTokenizerFast,
     ProcessorMixin,
     SiglipImageProcessorPil,
     SiglipVisionConfig,
 )
 from transformers.models.idefics3.configuration_idefics3 import Idefics3VisionConfig
 
-ARCHITECTURES: tuple[str, ...] = ("llava", "llava_next", "paligemma", "idefics3")
+from tests import tiny_chat_checkpoints
+from tests.tiny_parts import (
+    HIDDEN,
+    IMAGE_SIZE,
+    IMAGE_TOKEN,
+    LLAMA_SPECIAL,
+    NUM_PATCHES,
+    PATCH_SIZE,
+    SEED,
+    build_tokenizer,
+    llama_config,
+)
 
-SEED = 0
-IMAGE_SIZE = 32
-PATCH_SIZE = 8
-NUM_PATCHES = (IMAGE_SIZE // PATCH_SIZE) ** 2
-HIDDEN = 32
-IMAGE_TOKEN = "<image>"
+ARCHITECTURES: tuple[str, ...] = (
+    "llava",
+    "llava_next",
+    "paligemma",
+    "idefics3",
+    "qwen2_vl",
+    "qwen2_5_vl",
+    "qwen3_vl",
+    "gemma3",
+    "smolvlm",
+    "llava_onevision",
+    "mistral3",
+    "internvl",
+    "mllama",
+)
+
 IDEFICS3_SCALE_FACTOR = 2
-_LLAMA_SPECIAL = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
 # Idefics3Processor looks all of these up in the vocabulary (row/col tags are used when splitting images).
 IDEFICS3_EXTRA_TOKENS = ("<fake_token_around_image>", "<global-img>", "<end_of_utterance>") + tuple(
     f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)
 )
 LLAVA_NEXT_GRID_PINPOINTS = [[32, 64], [64, 32], [64, 64]]
-
-_COLOURS = ("red", "green", "blue", "yellow", "black", "white", "orange", "purple")
-_NOUNS = ("cat", "dog", "bird", "car", "house", "tree", "boat", "ball")
-
-
-def _corpus() -> list[str]:
-    """Return a few hundred words of deterministic English to train the BPE on."""
-    sentences = [f"the {colour} {noun} is on the left." for colour, noun in itertools.product(_COLOURS, _NOUNS)]
-    sentences += [
-        f"question: what colour is the {noun}? answer: {colour}" for colour, noun in zip(_COLOURS, _NOUNS, strict=True)
-    ]
-    sentences += ["describe this image.", "there are two small dogs and one large cat in the picture."]
-    return sentences
-
-
-def _build_tokenizer(special: dict[str, str], extra_special: tuple[str, ...], add_bos: bool) -> PreTrainedTokenizerFast:
-    """Train a small byte-level BPE and wrap it as a fast tokenizer with the given special tokens.
-
-    `special` maps tokenizer attribute names (bos_token, image_token, ...) to token strings;
-    `extra_special` are further special tokens that need no attribute.
-    """
-    all_special = list(dict.fromkeys([*special.values(), *extra_special]))
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=384,
-        special_tokens=all_special,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    backend.train_from_iterator(_corpus(), trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        extra_special_tokens=list(extra_special),
-        add_bos_token=add_bos,
-        **special,
-    )
-
-
-def _llama_config(tokenizer: PreTrainedTokenizerFast) -> LlamaConfig:
-    """Tiny Llama text backbone sized to the tokenizer."""
-    return LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=HIDDEN,
-        intermediate_size=2 * HIDDEN,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
 
 
 def _clip_vision_config() -> CLIPVisionConfig:
@@ -128,7 +92,7 @@ def _clip_image_kwargs() -> dict[str, object]:
 
 def _llava() -> tuple[PreTrainedConfig, ProcessorMixin]:
     """LLaVA-1.5 style: CLIP vision tower + Llama, CLS dropped ("default" strategy)."""
-    tokenizer = _build_tokenizer({**_LLAMA_SPECIAL, "image_token": IMAGE_TOKEN}, (), add_bos=True)
+    tokenizer = build_tokenizer({**LLAMA_SPECIAL, "image_token": IMAGE_TOKEN}, (), add_bos=True)
     processor = LlavaProcessor(
         image_processor=CLIPImageProcessorPil(**_clip_image_kwargs()),
         tokenizer=tokenizer,
@@ -138,7 +102,7 @@ def _llava() -> tuple[PreTrainedConfig, ProcessorMixin]:
     )
     config = LlavaConfig(
         vision_config=_clip_vision_config(),
-        text_config=_llama_config(tokenizer),
+        text_config=llama_config(tokenizer),
         image_token_index=tokenizer.image_token_id,
         image_seq_length=NUM_PATCHES,
         vision_feature_select_strategy="default",
@@ -149,7 +113,7 @@ def _llava() -> tuple[PreTrainedConfig, ProcessorMixin]:
 
 def _llava_next() -> tuple[PreTrainedConfig, ProcessorMixin]:
     """LLaVA-NeXT: like LLaVA plus any-resolution tiling over a small grid of pinpoints."""
-    tokenizer = _build_tokenizer({**_LLAMA_SPECIAL, "image_token": IMAGE_TOKEN}, (), add_bos=True)
+    tokenizer = build_tokenizer({**LLAMA_SPECIAL, "image_token": IMAGE_TOKEN}, (), add_bos=True)
     processor = LlavaNextProcessor(
         image_processor=LlavaNextImageProcessorPil(
             **_clip_image_kwargs(), image_grid_pinpoints=LLAVA_NEXT_GRID_PINPOINTS
@@ -161,7 +125,7 @@ def _llava_next() -> tuple[PreTrainedConfig, ProcessorMixin]:
     )
     config = LlavaNextConfig(
         vision_config=_clip_vision_config(),
-        text_config=_llama_config(tokenizer),
+        text_config=llama_config(tokenizer),
         image_token_index=tokenizer.image_token_id,
         image_grid_pinpoints=LLAVA_NEXT_GRID_PINPOINTS,
         image_seq_length=NUM_PATCHES,
@@ -173,7 +137,7 @@ def _llava_next() -> tuple[PreTrainedConfig, ProcessorMixin]:
 
 def _paligemma() -> tuple[PreTrainedConfig, ProcessorMixin]:
     """PaliGemma: SigLIP vision tower (no head) + Gemma, one image token per patch."""
-    tokenizer = _build_tokenizer(
+    tokenizer = build_tokenizer(
         {
             "bos_token": "<bos>",
             "eos_token": "<eos>",
@@ -224,7 +188,7 @@ def _paligemma() -> tuple[PreTrainedConfig, ProcessorMixin]:
 
 def _idefics3() -> tuple[PreTrainedConfig, ProcessorMixin]:
     """Idefics3: SigLIP-like vision tower + pixel-shuffle connector + Llama, no image splitting."""
-    tokenizer = _build_tokenizer(
+    tokenizer = build_tokenizer(
         {
             "bos_token": "<|begin_of_text|>",
             "eos_token": "<|end_of_text|>",
@@ -255,7 +219,7 @@ def _idefics3() -> tuple[PreTrainedConfig, ProcessorMixin]:
     )
     config = Idefics3Config(
         vision_config=vision_config,
-        text_config=_llama_config(tokenizer),
+        text_config=llama_config(tokenizer),
         image_token_id=tokenizer.image_token_id,
         scale_factor=IDEFICS3_SCALE_FACTOR,
     )
@@ -267,6 +231,15 @@ _BUILDERS: dict[str, Callable[[], tuple[PreTrainedConfig, ProcessorMixin]]] = {
     "llava_next": _llava_next,
     "paligemma": _paligemma,
     "idefics3": _idefics3,
+    "qwen2_vl": tiny_chat_checkpoints.qwen2_vl,
+    "qwen2_5_vl": tiny_chat_checkpoints.qwen2_5_vl,
+    "qwen3_vl": tiny_chat_checkpoints.qwen3_vl,
+    "gemma3": tiny_chat_checkpoints.gemma3,
+    "smolvlm": tiny_chat_checkpoints.smolvlm,
+    "llava_onevision": tiny_chat_checkpoints.llava_onevision,
+    "mistral3": tiny_chat_checkpoints.mistral3,
+    "internvl": tiny_chat_checkpoints.internvl,
+    "mllama": tiny_chat_checkpoints.mllama,
 }
 
 

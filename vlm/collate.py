@@ -9,6 +9,8 @@ import torch
 from PIL import Image
 
 IGNORE_INDEX = -100
+# Some processors pad on the left by default (InternVL); labels and the prompt lengths assume the right.
+_RIGHT_PADDED = {"return_tensors": "pt", "padding": True, "padding_side": "right"}
 
 
 @dataclass(frozen=True)
@@ -20,13 +22,31 @@ class TextPair:
     target: str
 
 
+def _user_turn(prompt: str) -> dict:
+    return {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}
+
+
+def _assistant_turn(target: str) -> dict:
+    return {"role": "assistant", "content": [{"type": "text", "text": target}]}
+
+
+def has_chat_template(processor) -> bool:
+    """Whether the processor formats prompts with its own chat template (the tiny preset has none)."""
+    return bool(getattr(processor, "chat_template", None))
+
+
 def prompt_text(processor, prompt: str) -> str:
-    """The prompt as the processor expects it: image placeholder first, then the question."""
+    """The prompt as the model reads it: its chat template with one image entry, else placeholder first."""
+    if has_chat_template(processor):
+        return processor.apply_chat_template([_user_turn(prompt)], add_generation_prompt=True, tokenize=False)
     return f"{processor.image_token}{prompt} answer:"
 
 
-def _target_text(processor, target: str) -> str:
-    return f" {target}{processor.tokenizer.eos_token}"
+def _full_text(processor, prompt: str, target: str) -> str:
+    """Prompt and target as one teacher-forcing text (the chat template closes the answer's turn)."""
+    if has_chat_template(processor):
+        return processor.apply_chat_template([_user_turn(prompt), _assistant_turn(target)], tokenize=False)
+    return f"{prompt_text(processor, prompt)} {target}{processor.tokenizer.eos_token}"
 
 
 def _takes_suffix(processor) -> bool:
@@ -43,23 +63,32 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return length
 
 
+def process(processor, texts: list[str], images: list[Image.Image], **kwargs):
+    """Call the processor with one image list per text (a flat list reads as one sample's images).
+
+    A chat template that writes the BOS itself gets no second one from the tokenizer.
+    """
+    bos = processor.tokenizer.bos_token
+    if bos and all(text.startswith(bos) for text in texts):
+        kwargs["add_special_tokens"] = False
+    return processor(text=texts, images=[[image] for image in images], **kwargs)
+
+
 def encode_batch(processor, pairs: list[TextPair]) -> dict[str, torch.Tensor]:
-    """Tokenize pairs for teacher forcing; labels mask everything but the target (and its EOS)."""
+    """Tokenize pairs for teacher forcing; labels mask everything but the target (and its end token)."""
     images = [pair.image for pair in pairs]
     prompts = [prompt_text(processor, pair.prompt) for pair in pairs]
-    processor.tokenizer.padding_side = "right"
     if _takes_suffix(processor):
-        batch = processor(
-            text=prompts, images=images, suffix=[pair.target for pair in pairs], return_tensors="pt", padding=True
-        )
+        batch = process(processor, prompts, images, suffix=[pair.target for pair in pairs], **_RIGHT_PADDED)
         labels = batch["labels"].clone()
     else:
-        full = [p + _target_text(processor, pair.target) for p, pair in zip(prompts, pairs)]
-        batch = processor(text=full, images=images, return_tensors="pt", padding=True)
+        full = [_full_text(processor, pair.prompt, pair.target) for pair in pairs]
+        batch = process(processor, full, images, **_RIGHT_PADDED)
+        prompt_batch = process(processor, prompts, images, **_RIGHT_PADDED)
         labels = batch["input_ids"].clone()
-        for row, (prompt, image) in enumerate(zip(prompts, images)):
-            prompt_ids = processor(text=[prompt], images=[image])["input_ids"][0]
-            labels[row, : _common_prefix(list(prompt_ids), batch["input_ids"][row].tolist())] = IGNORE_INDEX
+        for row in range(len(pairs)):
+            prompt_ids = prompt_batch["input_ids"][row][prompt_batch["attention_mask"][row] == 1].tolist()
+            labels[row, : _common_prefix(prompt_ids, batch["input_ids"][row].tolist())] = IGNORE_INDEX
     labels[batch["attention_mask"] == 0] = IGNORE_INDEX
     batch["labels"] = labels
     return dict(batch)

@@ -6,7 +6,9 @@ import hashlib
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForImageTextToText, AutoProcessor
+from transformers import AutoModelForImageTextToText
+
+from vlm.processors import load_processor
 
 
 def select_device() -> torch.device:
@@ -34,7 +36,7 @@ def load_base(model_dir: Path | str, device: torch.device | None = None):
     path = check_model_dir(model_dir)
     device = device or select_device()
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=compute_dtype(device), local_files_only=True)
-    processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+    processor = load_processor(path)
     model.requires_grad_(False)
     return model.to(device), processor
 

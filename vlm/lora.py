@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import warnings
 
@@ -11,7 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vlm.loading import load_base
 
-PROJECTOR_NAMES = ("multi_modal_projector", "connector")
+# The vision-to-text projector's module name per family: LLaVA, LLaVA-NeXT/OneVision, PaliGemma, Gemma 3, Mistral 3,
+# InternVL, Mllama: multi_modal_projector; Idefics3, SmolVLM: connector; Qwen2/2.5/3-VL: visual.merger (and
+# Qwen3-VL's deepstack mergers, which project intermediate vision layers into the language model).
+PROJECTOR_NAMES = ("multi_modal_projector", "connector", "merger", "deepstack_merger_list")
+
+logger = logging.getLogger(__name__)
 
 
 class LoraSettings(BaseModel):
@@ -45,12 +51,16 @@ def language_model_prefix(model: torch.nn.Module) -> str:
 
 
 def projector_linear_names(model: torch.nn.Module) -> list[str]:
-    """Qualified names of the linear layers of the vision-to-text projector (empty if there is none)."""
+    """Qualified names of the linear layers of the vision-to-text projector (empty if there is none).
+
+    The projector may itself be one linear layer (Mllama) or hold none (Gemma 3 multiplies by a bare weight).
+    """
     prefixes = [name for name, _ in model.named_modules() if name.split(".")[-1] in PROJECTOR_NAMES]
     return [
         name
         for name, module in model.named_modules()
-        if isinstance(module, torch.nn.Linear) and any(name.startswith(prefix + ".") for prefix in prefixes)
+        if isinstance(module, torch.nn.Linear)
+        and any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
     ]
 
 
@@ -59,7 +69,14 @@ def target_regex(model: torch.nn.Module, settings: LoraSettings) -> str:
     names = "|".join(re.escape(name) for name in settings.target_modules)
     alternatives = [rf"{re.escape(language_model_prefix(model))}\..*\.({names})"]
     if settings.projector:
-        alternatives += [re.escape(name) for name in projector_linear_names(model)]
+        projector = projector_linear_names(model)
+        if not projector:
+            logger.warning(
+                "lora.projector = true, but %s has no linear layer in a vision-to-text projector: "
+                "only the language model is adapted",
+                type(model).__name__,
+            )
+        alternatives += [re.escape(name) for name in projector]
     return "^(?:" + "|".join(alternatives) + ")$"
 
 
