@@ -1,4 +1,5 @@
-"""The server's round loop: sample, train, aggregate, evaluate, gate, accept or roll back, checkpoint."""
+"""The server's round loop: sample, train, aggregate, evaluate, gate, accept or roll back (or find the culprit,
+quarantine it and accept the aggregate without it), checkpoint."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from flwr.serverapp import Grid
 from contract.data_layout import SERVER_EVAL
 from contract.messages import RoundInstruction, reply_site
 from contract.run_config import RunConfig
-from evaluation.gates import RoundEvidence, build_gates, judge
+from evaluation.gates import RoundEvidence, Verdict, build_gates, judge
+from evaluation.items import ItemResults
 from server import environment
+from server.attribution import attribute
 from server.central_dp import CentralLedger
 from server.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from server.display import RoundDisplay
-from server.evaluator import ServerEvaluator
+from server.evaluator import Assessment, ServerEvaluator
+from server.quarantine import Quarantine, sampling_without
 from server.replies import (
     array_bytes,
     dp_by_site,
@@ -50,7 +54,11 @@ class Federation:
 
     def __init__(self, grid: Grid, config: RunConfig, run_dir: RunDir) -> None:
         self.grid, self.config, self.run_dir = grid, config, run_dir
-        self.gates = build_gates(config.gates)
+        self.gates = build_gates(config.gates.tables)
+        safety = config.gates.tables.get("safety")
+        self.probes = (safety.probes, safety.max_new_tokens) if safety is not None else (0, 0)
+        self.current_items: ItemResults | None = None  # the current global's per-question results (memory only)
+        self.quarantine = Quarantine(config.gates.quarantine_rounds)
         self.model_dir = config.model.directory()
         self.data_root = data_root(config, run_dir)
         self.evaluator = ServerEvaluator(
@@ -99,10 +107,33 @@ class Federation:
                 self._commit(row, checkpoint, global_state)
                 display.show(row)
 
+    def _assess(self, state: dict) -> Assessment:
+        return self.evaluator.assess(state, *self.probes)
+
+    def _judge(self, server_round: int, assessment: Assessment, current: dict, row: dict, sites: tuple) -> Verdict:
+        """The gates' verdict on an assessed aggregate holding sites' updates, against the current global."""
+        evidence = RoundEvidence(
+            server_round=server_round,
+            candidate=assessment.summary,
+            current=current,
+            train=row.get("train", {}),
+            privacy=row["privacy"],
+            sites=sites,
+            candidate_items=assessment.items,
+            current_items=self.current_items,
+            generations=assessment.generations,
+        )
+        return judge(self.gates, evidence)
+
     def _start(self) -> tuple[Checkpoint, dict]:
         global_state = self.evaluator.initial_state()
-        evaluation = self.evaluator.evaluate(global_state)
+        assessment = self._assess(global_state)
+        evaluation = assessment.summary
         checkpoint = Checkpoint(0, 0, evaluation)
+        self.current_items = assessment.items
+        privacy = self._privacy([])
+        # Round 0: every gate's figures on the base model (recorded; the starting model is not judged away).
+        verdict = self._judge(0, assessment, evaluation, {"privacy": privacy}, ())
         row = {
             "round": 0,
             "status": "accepted",
@@ -112,7 +143,11 @@ class Federation:
             "failures": 0,
             "utility": evaluation,
             "bytes": {"down": 0, "up": 0},
-            "privacy": self._privacy([]),
+            "privacy": privacy,
+            "gates": verdict.results,
+            "aggregated_sites": [],
+            "attribution": None,
+            "quarantined": self.quarantine.record(0),
             "adapter_hash": state_hash(global_state),
         }
         self._commit(row, checkpoint, global_state)
@@ -124,7 +159,10 @@ class Federation:
         self.evaluator.publish(global_state, self.run_dir.adapter)
         load_optimizer_state(self.strategy, moments)
         self.run_dir.truncate_metrics(checkpoint.round)
-        self._restore_privacy(self.run_dir.read_metrics())
+        rows = self.run_dir.read_metrics()
+        self._restore_privacy(rows)
+        self.quarantine = Quarantine.from_record(self.config.gates.quarantine_rounds, rows[-1].get("quarantined"))
+        self.current_items = self._assess(global_state).items
         return checkpoint, global_state
 
     def _restore_privacy(self, rows: list[dict]) -> None:
@@ -148,10 +186,21 @@ class Federation:
 
     def _round(self, server_round: int, global_state: dict, checkpoint: Checkpoint) -> tuple[dict, dict, Checkpoint]:
         started = time.monotonic()
+        kept = Checkpoint(server_round, checkpoint.last_accepted_round, checkpoint.accepted_evaluation)
+        out = self.quarantine.kept_out(server_round)
+        available = len(set(self.grid.get_node_ids()) - self.quarantine.hidden_nodes(server_round))
+        if out and available < self.config.federation.min_train_nodes:
+            row = {"round": server_round, "sampled": 0, "participants": 0, "refused": 0, "failures": 0}
+            row["privacy"] = self._privacy([])
+            reason = f"{available} sites left after quarantine, {self.config.federation.min_train_nodes} required"
+            return self._skip(row, reason, checkpoint, started, global_state), global_state, kept
         sent = ArrayRecord(global_state)
-        messages = list(self.strategy.configure_train(server_round, sent, self._round_config(), self.grid))
+        with sampling_without(self.strategy, self.grid, self.quarantine.hidden_nodes(server_round)) as grid:
+            messages = list(self.strategy.configure_train(server_round, sent, self._round_config(), grid))
         replies = list(self.grid.send_and_receive(messages, timeout=self.config.federation.round_timeout_s))
-        valid = [reply for reply in replies if usable_train_reply(reply, global_state)]
+        usable = [reply for reply in replies if usable_train_reply(reply, global_state)]
+        self.quarantine.learn(usable)
+        valid = [reply for reply in usable if reply_site(reply) not in out]  # a site sampled before its id was known
         refused = sum(refused_budget(reply) for reply in replies)
         row = {
             "round": server_round,
@@ -159,16 +208,15 @@ class Federation:
             "sampled": len(messages),
             "participants": len(valid),
             "refused": refused,
-            "failures": len(messages) - len(valid) - refused,
+            "failures": len(messages) - len(usable) - refused,
             "bytes": {
                 "down": len(messages) * state_bytes(global_state),
-                "up": sum(array_bytes(reply.content["arrays"]) for reply in valid),
+                "up": sum(array_bytes(reply.content["arrays"]) for reply in usable),
             },
         }
         if valid:
             row["train"] = train_summary(valid)
             row["pii"] = {"sites": pii_by_site(valid)}
-        kept = Checkpoint(server_round, checkpoint.last_accepted_round, checkpoint.accepted_evaluation)
         saved = snapshot(self.strategy)
         # Central DP noise is sized for every sampled site's update: with fewer, the round is not released.
         required = self.config.sites_per_round() if self.central else self.config.federation.min_train_nodes
@@ -176,34 +224,77 @@ class Federation:
         if aggregated is not None and self.central:
             self.central.release()  # the gate will see it, accepted or not
         row["privacy"] = self._privacy(replies)
+        ignored = len(usable) - len(valid)
         if aggregated is None:
             restore(self.strategy, saved)
             reason = f"{len(valid)} usable replies, {required} required" if len(valid) < required else "no aggregate"
-            row.update(status="skipped", accepted=False, utility=checkpoint.accepted_evaluation, reason=reason)
-            return self._finish(row, started, global_state), global_state, kept
+            row["quarantined"] = self.quarantine.record(server_round, ignored=ignored)
+            return self._skip(row, reason, checkpoint, started, global_state), global_state, kept
         candidate = {key: value.to(torch.float32) for key, value in aggregated.to_torch_state_dict().items()}
-        evaluation = self.evaluator.evaluate(candidate)
-        evidence = RoundEvidence(
-            server_round=server_round,
-            candidate=evaluation,
-            current=checkpoint.accepted_evaluation,
-            train=row["train"],
-            privacy=row["privacy"],
-            sites=_sites(valid),
-        )
-        verdict = judge(self.gates, evidence)
+        sites = _sites(valid)
+        assessment = self._assess(candidate)
+        verdict = self._judge(server_round, assessment, checkpoint.accepted_evaluation, row, sites)
         row.update(
             status="accepted" if verdict.accepted else "rejected",
             accepted=verdict.accepted,
-            utility=evaluation,
+            utility=assessment.summary,
             gates=verdict.results,
+            aggregated_sites=list(sites) if verdict.accepted else [],
+            attribution=None,
             candidate_hash=state_hash(candidate),
         )
-        if not verdict.accepted:
+        added: tuple[str, ...] = ()
+        if not verdict.accepted and self.config.quarantine():
             restore(self.strategy, saved)
+            assessment, candidate, added = self._attribute(server_round, valid, checkpoint, row)
+        elif not verdict.accepted:
+            restore(self.strategy, saved)
+        row["quarantined"] = self.quarantine.record(server_round, added, ignored)
+        if not row["accepted"]:
             return self._finish(row, started, global_state), global_state, kept
-        accepted = Checkpoint(server_round, server_round, evaluation)
+        self.current_items = assessment.items
+        accepted = Checkpoint(server_round, server_round, assessment.summary)
         return self._finish(row, started, candidate), candidate, accepted
+
+    def _attribute(
+        self, server_round: int, valid: list[Message], checkpoint: Checkpoint, row: dict
+    ) -> tuple[Assessment | None, dict | None, tuple[str, ...]]:
+        """After a rejection: find the culprit, quarantine it, and accept the aggregate without it if it passed."""
+
+        def judge_subset(state: dict, sites: tuple[str, ...]) -> tuple[Assessment, Verdict]:
+            assessment = self._assess(state)
+            return assessment, self._judge(server_round, assessment, checkpoint.accepted_evaluation, row, sites)
+
+        found = attribute(self.strategy, server_round, valid, self.config.federation.min_train_nodes, judge_subset)
+        row["attribution"] = found.record()
+        trial = found.accepted
+        if trial is None:
+            return None, None, ()
+        self.quarantine.add(found.suspects, server_round)
+        restore(self.strategy, trial.strategy_after)
+        row.update(
+            status="accepted",
+            accepted=True,
+            utility=trial.assessment.summary,
+            aggregated_sites=list(trial.sites),
+        )
+        row["attribution"]["gates"] = trial.verdict.results
+        return trial.assessment, trial.state, found.suspects
+
+    def _skip(self, row: dict, reason: str, checkpoint: Checkpoint, started: float, global_state: dict) -> dict:
+        """A round without a candidate: nothing judged, the global adapter kept."""
+        not_judged = {"passed": None, "figures": {}, "reason": "not judged: no aggregate"}
+        row.update(
+            status="skipped",
+            accepted=False,
+            utility=checkpoint.accepted_evaluation,
+            reason=reason,
+            gates={name: {**not_judged, "mode": settings.mode} for name, (settings, _) in self.gates.items()},
+            aggregated_sites=[],
+            attribution=None,
+        )
+        row.setdefault("quarantined", self.quarantine.record(row["round"]))
+        return self._finish(row, started, global_state)
 
     def _evaluate_sites(self, server_round: int, global_state: dict) -> dict:
         sent = ArrayRecord(global_state)

@@ -10,9 +10,9 @@ from flwr.app import ArrayRecord, Message
 
 from contract.messages import (
     BUDGET_EXHAUSTED,
-    SITE_SECONDS,
     COUNT_PREFIXES,
     NUM_EXAMPLES,
+    SITE_SECONDS,
     TRAIN_LOSS,
     TRAINED,
     VQA_CORRECT,
