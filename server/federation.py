@@ -188,11 +188,11 @@ class Federation:
         started = time.monotonic()
         kept = Checkpoint(server_round, checkpoint.last_accepted_round, checkpoint.accepted_evaluation)
         out = self.quarantine.kept_out(server_round)
-        available = len(set(self.grid.get_node_ids()) - self.quarantine.hidden_nodes(server_round))
-        if out and available < self.config.federation.min_train_nodes:
+        nodes = list(self.grid.get_node_ids())
+        reason = self.quarantine.shortfall(server_round, nodes, self.config.federation.min_train_nodes)
+        if reason is not None:
             row = {"round": server_round, "sampled": 0, "participants": 0, "refused": 0, "failures": 0}
             row["privacy"] = self._privacy([])
-            reason = f"{available} sites left after quarantine, {self.config.federation.min_train_nodes} required"
             return self._skip(row, reason, checkpoint, started, global_state), global_state, kept
         sent = ArrayRecord(global_state)
         with sampling_without(self.strategy, self.grid, self.quarantine.hidden_nodes(server_round)) as grid:

@@ -41,6 +41,15 @@ class Quarantine:
         """Node ids of the sites out of this round whose node id is known."""
         return {self.nodes[site] for site in self.kept_out(server_round) if site in self.nodes}
 
+    def shortfall(self, server_round: int, node_ids: list[int], required: int) -> str | None:
+        """Why this round cannot run with its quarantined sites kept out (too few nodes left), or None."""
+        if not self.kept_out(server_round):
+            return None
+        left = len(set(node_ids) - self.hidden_nodes(server_round))
+        if left >= required:
+            return None
+        return f"{left} sites left after quarantine, {required} required"
+
     def add(self, sites: tuple[str, ...], server_round: int) -> None:
         """Keep sites out of the next `rounds` rounds (twice as many for a site on probation), then probation."""
         for site in sites:
