@@ -55,7 +55,7 @@ GATE_MARKS = {True: "[green]pass[/]", False: "[red]fail[/]", None: "-"}
 def gate_line(row: dict) -> str:
     """Each gate's verdict ('(warn)' when it only warns), then culprits quarantined and sites kept out."""
     parts = [
-        f"{name} {GATE_MARKS.get(result.get("passed"), "?")}{' (warn)' if result.get('mode') == 'warn' else ''}"
+        f"{name} {GATE_MARKS.get(result.get('passed'), '?')}{' (warn)' if result.get('mode') == 'warn' else ''}"
         for name, result in (row.get("gates") or {}).items()
     ]
     line = f"  gates: {', '.join(parts)}" if parts else ""
