@@ -48,7 +48,7 @@ SERVER_ROUND, PROXIMAL_MU = "server-round", "proximal-mu"
 class RoundInstruction:
     """What the server sends every site with a train or evaluate message (its 'config' record)."""
 
-    run_config: RunConfig
+    run_config: RunConfig  # as sites decode it: without the server's gate tables (the defaults instead)
     base_model_hash: str
     data_root: str  # simulation: the root of every site's folder; a deployed site reads its node config instead
     federation_id: str
@@ -61,7 +61,8 @@ class RoundInstruction:
         """The ConfigRecord the strategy sends (Flower adds the round and FedProx's mu)."""
         return ConfigRecord(
             {
-                "run-config": self.run_config.model_dump_json(),
+                # Sites never judge: gate tables stay on the server (a gate may be registered only there).
+                "run-config": self.run_config.model_dump_json(exclude={"gates"}),
                 "base-model-hash": self.base_model_hash,
                 "data-root": self.data_root,
                 "federation-id": self.federation_id,

@@ -9,6 +9,7 @@ import pytest
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 
+from contract.messages import RoundInstruction
 from contract.run_config import ConfigError, load_config
 from evaluation.gates import GATES, GateSettings, RoundEvidence, Verdict, build_gates, judge, validate_gate_settings
 from evaluation.gates.noise import paired_change
@@ -285,3 +286,13 @@ def test_too_few_sites_left_after_quarantine_skips_the_round():
     assert quarantine.shortfall(2, [10, 11, 12], required=2) == "1 sites left after quarantine, 2 required"
     assert quarantine.shortfall(2, [10, 11, 12], required=1) is None
     assert quarantine.shortfall(4, [10, 11, 12], required=3) is None  # out of quarantine again
+
+
+def test_gate_tables_stay_on_the_server(monkeypatch):
+    monkeypatch.setitem(GATES, "server-only", (GateSettings, lambda settings: None))
+    config = load_config(None, ["gates.server-only={}", "gates.quarantine_rounds=7"])
+    decoded = RoundInstruction.decode(RoundInstruction(config, "h", "", "f", "").encode())
+    monkeypatch.delitem(GATES, "server-only")  # a site where the gate is unknown decodes it all the same
+    assert RoundInstruction.decode(RoundInstruction(config, "h", "", "f", "").encode()) == decoded
+    assert decoded.run_config.gates == load_config(None).gates
+    assert decoded.run_config.model_dump(exclude={"gates"}) == config.model_dump(exclude={"gates"})
