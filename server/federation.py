@@ -232,6 +232,7 @@ class Federation:
             return self._skip(row, reason, checkpoint, started, global_state), global_state, kept
         candidate = {key: value.to(torch.float32) for key, value in aggregated.to_torch_state_dict().items()}
         sites = _sites(valid)
+        judging = time.monotonic()
         assessment = self._assess(candidate)
         verdict = self._judge(server_round, assessment, checkpoint.accepted_evaluation, row, sites)
         row.update(
@@ -250,6 +251,7 @@ class Federation:
         elif not verdict.accepted:
             restore(self.strategy, saved)
         row["quarantined"] = self.quarantine.record(server_round, added, ignored)
+        row["gate_seconds"] = round(time.monotonic() - judging, 3)  # evaluations and gates, trials included
         if not row["accepted"]:
             return self._finish(row, started, global_state), global_state, kept
         self.current_items = assessment.items
