@@ -10,10 +10,18 @@ from __future__ import annotations
 import tomllib
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from audit.settings import AuditSettings
 from evaluation.gates import GateSettings, validate_gate_settings
@@ -113,6 +121,42 @@ class CentralDpSection(_Section):
     delta: float = Field(1e-5, gt=0.0, lt=1.0)
 
 
+# The demo's gates: accuracy against the current global, the gap between groups, the privacy budgets.
+DEFAULT_GATES = {"utility": {}, "bias": {}, "privacy": {}}
+
+
+def _default_gates() -> dict[str, GateSettings]:
+    return validate_gate_settings(DEFAULT_GATES)
+
+
+class GatesSection(_Section):
+    """`[gates]`: what happens to the culprits of a rejected round, beside the `[gates.<name>]` tables.
+
+    Without any gate table the demo's gates apply; with one or more, exactly those.
+    """
+
+    quarantine: bool | None = None  # None: on, except under privacy.central (each trial would be a release)
+    quarantine_rounds: int = Field(3, ge=1)
+    tables: dict[str, SerializeAsAny[GateSettings]] = Field(default_factory=_default_gates)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split(cls, data: object) -> object:
+        """Federation-level keys stay; every other key is a gate table, validated by its gate's settings."""
+        if not isinstance(data, dict):
+            return data
+        own = {key: value for key, value in data.items() if key in ("quarantine", "quarantine_rounds")}
+        tables = {key: value for key, value in data.items() if key not in own}
+        if "tables" in tables and isinstance(tables["tables"], dict) and len(tables) == 1:
+            tables = tables["tables"]  # already split (a model_dump of this section)
+        return {**own, "tables": validate_gate_settings(tables or DEFAULT_GATES)}
+
+    @model_serializer(mode="wrap")
+    def _flat(self, handler: object) -> dict:
+        data = handler(self)  # type: ignore[operator]
+        return {**{key: value for key, value in data.items() if key != "tables"}, **data["tables"]}
+
+
 class PrivacySection(_Section):
     """Privacy controls at the sites and of the aggregate."""
 
@@ -133,14 +177,7 @@ class RunConfig(_Section):
     simulation: SimulationSection = SimulationSection()
     privacy: PrivacySection = PrivacySection()
     audit: AuditSettings = AuditSettings()
-    gates: dict[str, Any] = Field(default_factory=dict)  # [gates.<name>] tables, built by name (evaluation.gates)
-
-    @field_validator("gates", mode="before")
-    @classmethod
-    def _known_gates(cls, tables: object) -> dict[str, GateSettings]:
-        if not isinstance(tables, dict):
-            raise ValueError("gates: expected a table of [gates.<name>] tables")
-        return validate_gate_settings(tables)
+    gates: GatesSection = GatesSection()  # [gates] and its [gates.<name>] tables, built by name (evaluation.gates)
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
@@ -158,7 +195,16 @@ class RunConfig(_Section):
                 f"privacy.central.noise_multiplier ({central.noise_multiplier}) must stay below 2 x "
                 f"clipped_count_stddev ({count_stddev:g}) with adaptive clipping"
             )
+        if central.enabled and self.gates.quarantine:
+            raise ValueError(
+                "gates.quarantine: its leave-one-site-out trials would each be a release under privacy.central; "
+                "set gates.quarantine = false"
+            )
         return self
+
+    def quarantine(self) -> bool:
+        """Whether rejected rounds are attributed and their culprits quarantined (off under central DP)."""
+        return self.gates.quarantine if self.gates.quarantine is not None else not self.privacy.central.enabled
 
     def sites_per_round(self) -> int:
         """Sites sampled each round: fraction_train of the sites, at least min_train_nodes."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from evaluation.items import ItemResults
 from vlm.attributes import suppress_small_cells
 from vlm.collate import TextPair, encode_batch, target_log_likelihood, to_model
 from vlm.records import Record
@@ -21,6 +22,8 @@ class VqaScore:
     groups: dict[str, dict[str, list[int]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(lambda: [0, 0]))
     )
+    hits: list[bool] = field(default_factory=list)  # per question, in record order (kept in memory, never written)
+    attributes: list[dict[str, str]] = field(default_factory=list)  # each question's record attributes
 
     @property
     def accuracy(self) -> float:
@@ -31,6 +34,8 @@ class VqaScore:
         """Count one scored question."""
         self.correct += int(hit)
         self.total += 1
+        self.hits.append(hit)
+        self.attributes.append(dict(record.attributes))
         for name, value in record.attributes.items():
             self.groups[name][value][0] += int(hit)
             self.groups[name][value][1] += 1
@@ -42,6 +47,10 @@ class VqaScore:
             for name, values in sorted(self.groups.items())
         }
         return suppress_small_cells(counts, min_group_size)
+
+    def items(self, min_group_size: int) -> ItemResults:
+        """Per-question correctness and attributes, for the gates' paired comparisons."""
+        return ItemResults(tuple(self.hits), tuple(self.attributes), min_group_size)
 
 
 @torch.no_grad()

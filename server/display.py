@@ -43,6 +43,25 @@ class RoundDisplay:
         self.progress.console.print(
             f"round {row['round']:>3}  sites {row['participants']}/{row['sampled']}  "
             f"loss {loss:>6}  vqa_accuracy {row['utility']['vqa_accuracy']:.3f}  {verdict}{epsilons}{refused}"
+            f"{gate_line(row)}"
         )
         if row["round"] > 0:
             self.progress.advance(self.task)
+
+
+GATE_MARKS = {True: "[green]pass[/]", False: "[red]fail[/]", None: "-"}
+
+
+def gate_line(row: dict) -> str:
+    """Each gate's verdict ('(warn)' when it only warns), then culprits quarantined and sites kept out."""
+    parts = [
+        f"{name} {GATE_MARKS.get(result.get('passed'), '?')}{' (warn)' if result.get('mode') == 'warn' else ''}"
+        for name, result in (row.get("gates") or {}).items()
+    ]
+    line = f"  gates: {', '.join(parts)}" if parts else ""
+    quarantined = row.get("quarantined") or {}
+    if quarantined.get("added"):
+        line += f"  quarantined {', '.join(quarantined['added'])}"
+    if quarantined.get("sites"):
+        line += f"  kept out {', '.join(quarantined['sites'])}"
+    return line

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from evaluation.gates.safety import probe_prompts
+from evaluation.generation import generate_texts
+from evaluation.items import ItemResults
 from evaluation.utility import score_vqa
 from storage.durable import replace_folder
 from vlm.adapters import adapter_state, load_adapter_state, save_adapter
 from vlm.attributes import DEFAULT_MIN_GROUP_SIZE, AttributeSchema
 from vlm.lora import LoraSettings, load_with_lora
 from vlm.records import load_dataset
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One evaluation of an adapter, shared by every gate: the recorded counts, and what stays in memory."""
+
+    summary: dict  # metrics.jsonl's utility: accuracy and counts
+    items: ItemResults  # per-question results (never written)
+    generations: tuple[str, ...] | None  # greedy answers to the safety probes, when asked for
 
 
 class ServerEvaluator:
@@ -36,14 +49,24 @@ class ServerEvaluator:
 
     def evaluate(self, state: dict[str, torch.Tensor]) -> dict:
         """VQA accuracy with counts, overall and per attribute group."""
+        return self.assess(state).summary
+
+    def assess(self, state: dict[str, torch.Tensor], probes: int = 0, max_new_tokens: int = 16) -> Assessment:
+        """Score state once for every gate; with probes, also its greedy answers to the first probes images."""
         load_adapter_state(self.model, state)
         score = score_vqa(self.model, self.processor, self.records)
-        return {
+        summary = {
             "vqa_accuracy": score.accuracy,
             "correct": score.correct,
             "total": score.total,
             "groups": score.group_counts(self.min_group_size),
         }
+        generations = None
+        if probes:
+            images = [self.records[index % len(self.records)].load_image() for index in range(probes)]
+            texts = generate_texts(self.model, self.processor, images, probe_prompts(probes), max_new_tokens)
+            generations = tuple(texts)
+        return Assessment(summary, score.items(self.min_group_size), generations)
 
     def publish(self, state: dict[str, torch.Tensor], out_dir: Path) -> None:
         """Replace out_dir with state as a PEFT adapter directory, never leaving a half-written one."""

@@ -1,4 +1,5 @@
-"""The server's round loop: sample, train, aggregate, evaluate, gate, accept or roll back, checkpoint."""
+"""The server's round loop: sample, train, aggregate, evaluate, gate, accept or roll back (or find the culprit,
+quarantine it and accept the aggregate without it), checkpoint."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ from flwr.serverapp import Grid
 from contract.data_layout import SERVER_EVAL
 from contract.messages import RoundInstruction, reply_site
 from contract.run_config import RunConfig
-from evaluation.gates import RoundEvidence, build_gates, judge
+from evaluation.gates import RoundEvidence, Verdict, build_gates, judge
+from evaluation.items import ItemResults
 from server import environment
+from server.attribution import attribute
 from server.audit_trail import AuditTrail
 from server.central_dp import CentralLedger
 from server.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from server.display import RoundDisplay
-from server.evaluator import ServerEvaluator
+from server.evaluator import Assessment, ServerEvaluator
+from server.quarantine import Quarantine, sampling_without
 from server.replies import (
     array_bytes,
     dp_by_site,
@@ -51,8 +55,12 @@ class Federation:
 
     def __init__(self, grid: Grid, config: RunConfig, run_dir: RunDir) -> None:
         self.grid, self.config, self.run_dir = grid, config, run_dir
-        self.gates = build_gates(config.gates)
+        self.gates = build_gates(config.gates.tables)
         self.audit = AuditTrail(run_dir, config.audit)
+        safety = config.gates.tables.get("safety")
+        self.probes = (safety.probes, safety.max_new_tokens) if safety is not None else (0, 0)
+        self.current_items: ItemResults | None = None  # the current global's per-question results (memory only)
+        self.quarantine = Quarantine(config.gates.quarantine_rounds)
         self.model_dir = config.model.directory()
         self.data_root = data_root(config, run_dir)
         self.evaluator = ServerEvaluator(
@@ -108,10 +116,33 @@ class Federation:
         described = environment.describe(self.base_model_hash, self.config.simulation.threads_per_site)
         environment.record(self.run_dir.environment, described, resumed_from=resumed_from)
 
+    def _assess(self, state: dict) -> Assessment:
+        return self.evaluator.assess(state, *self.probes)
+
+    def _judge(self, server_round: int, assessment: Assessment, current: dict, row: dict, sites: tuple) -> Verdict:
+        """The gates' verdict on an assessed aggregate holding sites' updates, against the current global."""
+        evidence = RoundEvidence(
+            server_round=server_round,
+            candidate=assessment.summary,
+            current=current,
+            train=row.get("train", {}),
+            privacy=row["privacy"],
+            sites=sites,
+            candidate_items=assessment.items,
+            current_items=self.current_items,
+            generations=assessment.generations,
+        )
+        return judge(self.gates, evidence)
+
     def _start(self) -> tuple[Checkpoint, dict]:
         global_state = self.evaluator.initial_state()
-        evaluation = self.evaluator.evaluate(global_state)
+        assessment = self._assess(global_state)
+        evaluation = assessment.summary
         checkpoint = Checkpoint(0, 0, evaluation)
+        self.current_items = assessment.items
+        privacy = self._privacy([])
+        # Round 0: every gate's figures on the base model (recorded; the starting model is not judged away).
+        verdict = self._judge(0, assessment, evaluation, {"privacy": privacy}, ())
         row = {
             "round": 0,
             "status": "accepted",
@@ -121,7 +152,11 @@ class Federation:
             "failures": 0,
             "utility": evaluation,
             "bytes": {"down": 0, "up": 0},
-            "privacy": self._privacy([]),
+            "privacy": privacy,
+            "gates": verdict.results,
+            "aggregated_sites": [],
+            "attribution": None,
+            "quarantined": self.quarantine.record(0),
             "adapter_hash": state_hash(global_state),
         }
         self._commit(row, checkpoint, global_state)
@@ -136,6 +171,8 @@ class Federation:
         self.run_dir.truncate_metrics(checkpoint.round)
         kept = self.run_dir.read_metrics()
         self._restore_privacy(kept)
+        self.quarantine = Quarantine.from_record(self.config.gates.quarantine_rounds, kept[-1].get("quarantined"))
+        self.current_items = self._assess(global_state).items
         self._record_environment(resumed_from=checkpoint.round)
         if self.audit.last_round() < 0:  # a run directory older than its audit log
             self.audit.run_start(self.base_model_hash)
@@ -169,10 +206,21 @@ class Federation:
 
     def _round(self, server_round: int, global_state: dict, checkpoint: Checkpoint) -> tuple[dict, dict, Checkpoint]:
         started = time.monotonic()
+        kept = Checkpoint(server_round, checkpoint.last_accepted_round, checkpoint.accepted_evaluation)
+        out = self.quarantine.kept_out(server_round)
+        nodes = list(self.grid.get_node_ids())
+        reason = self.quarantine.shortfall(server_round, nodes, self.config.federation.min_train_nodes)
+        if reason is not None:
+            row = {"round": server_round, "sampled": 0, "participants": 0, "refused": 0, "failures": 0}
+            row["privacy"] = self._privacy([])
+            return self._skip(row, reason, checkpoint, started, global_state), global_state, kept
         sent = ArrayRecord(global_state)
-        messages = list(self.strategy.configure_train(server_round, sent, self._round_config(), self.grid))
+        with sampling_without(self.strategy, self.grid, self.quarantine.hidden_nodes(server_round)) as grid:
+            messages = list(self.strategy.configure_train(server_round, sent, self._round_config(), grid))
         replies = list(self.grid.send_and_receive(messages, timeout=self.config.federation.round_timeout_s))
-        valid = [reply for reply in replies if usable_train_reply(reply, global_state)]
+        usable = [reply for reply in replies if usable_train_reply(reply, global_state)]
+        self.quarantine.learn(usable)
+        valid = [reply for reply in usable if reply_site(reply) not in out]  # a site sampled before its id was known
         refused = sum(refused_budget(reply) for reply in replies)
         row = {
             "round": server_round,
@@ -180,17 +228,16 @@ class Federation:
             "sampled": len(messages),
             "participants": len(valid),
             "refused": refused,
-            "failures": len(messages) - len(valid) - refused,
+            "failures": len(messages) - len(usable) - refused,
             "bytes": {
                 "down": len(messages) * state_bytes(global_state),
-                "up": sum(array_bytes(reply.content["arrays"]) for reply in valid),
+                "up": sum(array_bytes(reply.content["arrays"]) for reply in usable),
             },
         }
         if valid:
             row["update_hashes"] = {reply_site(reply): _update_hash(reply) for reply in valid}
             row["train"] = train_summary(valid)
             row["pii"] = {"sites": pii_by_site(valid)}
-        kept = Checkpoint(server_round, checkpoint.last_accepted_round, checkpoint.accepted_evaluation)
         saved = snapshot(self.strategy)
         # Central DP noise is sized for every sampled site's update: with fewer, the round is not released.
         required = self.config.sites_per_round() if self.central else self.config.federation.min_train_nodes
@@ -198,34 +245,79 @@ class Federation:
         if aggregated is not None and self.central:
             self.central.release()  # the gate will see it, accepted or not
         row["privacy"] = self._privacy(replies)
+        ignored = len(usable) - len(valid)
         if aggregated is None:
             restore(self.strategy, saved)
             reason = f"{len(valid)} usable replies, {required} required" if len(valid) < required else "no aggregate"
-            row.update(status="skipped", accepted=False, utility=checkpoint.accepted_evaluation, reason=reason)
-            return self._finish(row, started, global_state), global_state, kept
+            row["quarantined"] = self.quarantine.record(server_round, ignored=ignored)
+            return self._skip(row, reason, checkpoint, started, global_state), global_state, kept
         candidate = {key: value.to(torch.float32) for key, value in aggregated.to_torch_state_dict().items()}
-        evaluation = self.evaluator.evaluate(candidate)
-        evidence = RoundEvidence(
-            server_round=server_round,
-            candidate=evaluation,
-            current=checkpoint.accepted_evaluation,
-            train=row["train"],
-            privacy=row["privacy"],
-            sites=_sites(valid),
-        )
-        verdict = judge(self.gates, evidence)
+        sites = _sites(valid)
+        judging = time.monotonic()
+        assessment = self._assess(candidate)
+        verdict = self._judge(server_round, assessment, checkpoint.accepted_evaluation, row, sites)
         row.update(
             status="accepted" if verdict.accepted else "rejected",
             accepted=verdict.accepted,
-            utility=evaluation,
+            utility=assessment.summary,
             gates=verdict.results,
+            aggregated_sites=list(sites) if verdict.accepted else [],
+            attribution=None,
             candidate_hash=state_hash(candidate),
         )
-        if not verdict.accepted:
+        added: tuple[str, ...] = ()
+        if not verdict.accepted and self.config.quarantine():
             restore(self.strategy, saved)
+            assessment, candidate, added = self._attribute(server_round, valid, checkpoint, row)
+        elif not verdict.accepted:
+            restore(self.strategy, saved)
+        row["quarantined"] = self.quarantine.record(server_round, added, ignored)
+        row["gate_seconds"] = round(time.monotonic() - judging, 3)  # evaluations and gates, trials included
+        if not row["accepted"]:
             return self._finish(row, started, global_state), global_state, kept
-        accepted = Checkpoint(server_round, server_round, evaluation)
+        self.current_items = assessment.items
+        accepted = Checkpoint(server_round, server_round, assessment.summary)
         return self._finish(row, started, candidate), candidate, accepted
+
+    def _attribute(
+        self, server_round: int, valid: list[Message], checkpoint: Checkpoint, row: dict
+    ) -> tuple[Assessment | None, dict | None, tuple[str, ...]]:
+        """After a rejection: find the culprit, quarantine it, and accept the aggregate without it if it passed."""
+
+        def judge_subset(state: dict, sites: tuple[str, ...]) -> tuple[Assessment, Verdict]:
+            assessment = self._assess(state)
+            return assessment, self._judge(server_round, assessment, checkpoint.accepted_evaluation, row, sites)
+
+        found = attribute(self.strategy, server_round, valid, self.config.federation.min_train_nodes, judge_subset)
+        row["attribution"] = found.record()
+        trial = found.accepted
+        if trial is None:
+            return None, None, ()
+        self.quarantine.add(found.suspects, server_round)
+        restore(self.strategy, trial.strategy_after)
+        row.update(
+            status="accepted",
+            accepted=True,
+            utility=trial.assessment.summary,
+            aggregated_sites=list(trial.sites),
+        )
+        row["attribution"]["gates"] = trial.verdict.results
+        return trial.assessment, trial.state, found.suspects
+
+    def _skip(self, row: dict, reason: str, checkpoint: Checkpoint, started: float, global_state: dict) -> dict:
+        """A round without a candidate: nothing judged, the global adapter kept."""
+        not_judged = {"passed": None, "figures": {}, "reason": "not judged: no aggregate"}
+        row.update(
+            status="skipped",
+            accepted=False,
+            utility=checkpoint.accepted_evaluation,
+            reason=reason,
+            gates={name: {**not_judged, "mode": settings.mode} for name, (settings, _) in self.gates.items()},
+            aggregated_sites=[],
+            attribution=None,
+        )
+        row.setdefault("quarantined", self.quarantine.record(row["round"]))
+        return self._finish(row, started, global_state)
 
     def _evaluate_sites(self, server_round: int, global_state: dict) -> dict:
         sent = ArrayRecord(global_state)

@@ -13,6 +13,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from evaluation.items import ItemResults
+
 
 @dataclass(frozen=True)
 class RoundEvidence:
@@ -24,6 +26,9 @@ class RoundEvidence:
     train: dict  # the round's train summary (loss, examples, counts)
     privacy: dict  # each site's and the central ε
     sites: tuple[str, ...]  # the sites whose updates the candidate holds
+    candidate_items: ItemResults | None = None  # per-question results of the candidate (memory only)
+    current_items: ItemResults | None = None  # and of the current global adapter (None when unknown)
+    generations: tuple[str, ...] | None = None  # the candidate's greedy answers to the safety probes, if asked
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,11 @@ class GateSettings(BaseModel):
 
 GateFactory = Callable[[Any], Gate]
 GATES: dict[str, tuple[type[GateSettings], GateFactory]] = {}  # name -> (settings class, builder)
+
+
+def outcome(settings: GateSettings, passed: bool, figures: dict, reason: str = "") -> dict:
+    """A gate's record: passed, mode, its figures (counts and rates only) and why it failed."""
+    return {"passed": passed, "mode": settings.mode, "figures": figures, "reason": reason}
 
 
 def register_gate(name: str, settings: type[GateSettings]) -> Callable[[GateFactory], GateFactory]:
@@ -95,7 +105,8 @@ def judge(gates: Mapping[str, tuple[GateSettings, Gate]], evidence: RoundEvidenc
         try:
             result = gate(evidence)
         except Exception as error:  # fail closed: a gate that cannot judge rejects the round
-            result = {"passed": False, "reason": f"gate raised {type(error).__name__}"}
+            kind = type(error).__name__
+            result = {"passed": False, "mode": settings.mode, "error": kind, "reason": f"gate raised {kind}"}
         results[name] = result
         if settings.mode == "enforce" and not result.get("passed", False):
             accepted = False

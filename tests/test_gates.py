@@ -1,0 +1,298 @@
+"""Gates on hand-made evidence, their config, the judging call, attribution over Flower's aggregation, quarantine."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+
+from contract.messages import RoundInstruction
+from contract.run_config import ConfigError, load_config
+from evaluation.gates import GATES, GateSettings, RoundEvidence, Verdict, build_gates, judge, validate_gate_settings
+from evaluation.gates.noise import paired_change
+from evaluation.items import ItemResults
+from server.attribution import attribute
+from server.evaluator import Assessment
+from server.quarantine import Quarantine
+from server.strategies import build_strategy, optimizer_state
+
+
+def _items(hits: list[bool], sexes: list[str] | None = None) -> ItemResults:
+    attributes = tuple({"sex": sex} for sex in sexes) if sexes else tuple({} for _ in hits)
+    return ItemResults(tuple(hits), attributes, 5)
+
+
+def _evidence(candidate: ItemResults | None = None, current: ItemResults | None = None, **fields) -> RoundEvidence:
+    accuracy = sum(candidate.hits) / len(candidate.hits) if candidate else 0.0
+    defaults = {
+        "server_round": 1,
+        "candidate": {"vqa_accuracy": accuracy},
+        "current": {},
+        "train": {},
+        "privacy": {"sites": {}, "central": None},
+        "sites": ("site-0", "site-1"),
+        "candidate_items": candidate,
+        "current_items": current,
+    }
+    return RoundEvidence(**{**defaults, **fields})
+
+
+def _gate(name: str, **settings):
+    return build_gates(validate_gate_settings({name: settings}))[name][1]
+
+
+def _pairs(both: int, worse: int, better: int, neither: int) -> tuple[ItemResults, ItemResults]:
+    """Current and candidate results: right in both, right only before, right only now, wrong in both."""
+    current = [True] * both + [True] * worse + [False] * better + [False] * neither
+    candidate = [True] * both + [False] * worse + [True] * better + [False] * neither
+    return _items(current), _items(candidate)
+
+
+def test_paired_change_by_hand():
+    change = paired_change([1, 1, 1, 0, 0, 1, 0, 1], [1, 0, 1, 1, 0, 0, 0, 1])
+    # worse: items 1 and 5; better: item 3; mean 1/8; variance (3 - 8/64) / 7; SE sqrt(variance / 8)
+    assert (change.worse, change.better, change.total) == (2, 1, 8)
+    assert change.regression == pytest.approx(0.125)
+    assert change.standard_error == pytest.approx(math.sqrt((3 - 0.125) / 7 / 8))
+
+
+def test_utility_gate_does_not_reject_a_clean_tiny_change():
+    current, candidate = _pairs(both=190, worse=3, better=1, neither=46)  # 194/240 -> 191/240
+    result = _gate("utility", max_regression=0.0)(_evidence(candidate, current))
+    # regression 2/240 = 0.00833, SE sqrt((4 - 240 * 0.00833^2) / (240 * 239)) = 0.00833: bound -0.011 <= 0
+    assert result["passed"] and result["mode"] == "enforce" and result["reason"] == ""
+    assert (result["figures"]["worse"], result["figures"]["better"]) == (3, 1)
+    assert result["figures"]["regression_lower_bound"] == pytest.approx(-0.01105, abs=1e-4)
+
+
+def test_utility_gate_rejects_a_clear_regression():
+    current, candidate = _pairs(both=160, worse=40, better=0, neither=40)  # 200/240 -> 160/240
+    result = _gate("utility")(_evidence(candidate, current))
+    # regression 1/6, SE sqrt((40 - 240/36) / 239 / 240) = 0.02411: bound 0.1106 > 0.02
+    assert not result["passed"] and "regression 0.167" in result["reason"]
+    assert result["figures"]["regression_lower_bound"] == pytest.approx(0.1106, abs=1e-3)
+
+
+def test_the_same_regression_is_noise_on_16_questions_and_real_on_240():
+    small = _gate("utility")(_evidence(*reversed(_pairs(both=8, worse=2, better=0, neither=6))))
+    large = _gate("utility")(_evidence(*reversed(_pairs(both=120, worse=30, better=0, neither=90))))
+    # both lose 1/8; SE 0.0854 on 16 (bound -0.074), 0.0214 on 240 (bound 0.075)
+    assert small["figures"]["regression"] == large["figures"]["regression"] == pytest.approx(0.125)
+    assert small["passed"] and not large["passed"]
+
+
+def test_utility_gate_floor_and_missing_results():
+    current, candidate = _pairs(both=4, worse=0, better=0, neither=6)  # 0.4
+    assert _gate("utility", min_accuracy=0.4)(_evidence(candidate, current))["passed"]
+    result = _gate("utility", min_accuracy=0.5)(_evidence(candidate, current))
+    assert not result["passed"] and result["reason"] == "accuracy 0.400 under 0.5"
+    assert not _gate("utility")(_evidence(None))["passed"]
+
+
+def test_bias_gate_passes_a_small_gap_and_rejects_a_large_one():
+    sexes = ["F"] * 10 + ["M"] * 10
+    fair = _items([True] * 6 + [False] * 4 + [True] * 5 + [False] * 5, sexes)  # 0.6 vs 0.5
+    unfair = _items([True] * 9 + [False] * 1 + [True] * 1 + [False] * 9, sexes)  # 0.9 vs 0.1
+    passed = _gate("bias")(_evidence(fair))
+    assert passed["passed"] and passed["figures"]["sex"]["difference"] == pytest.approx(0.1)
+    failed = _gate("bias")(_evidence(unfair))
+    # gap 0.8, SE sqrt(0.09/10 + 0.09/10) = 0.134: 0.8 - 2.326 * 0.134 = 0.488 > 0.3
+    assert not failed["passed"] and "sex gap 0.800" in failed["reason"]
+    assert failed["figures"]["sex"]["standard_error"] == pytest.approx(math.sqrt(0.018))
+
+
+def test_bias_gate_rejects_a_clear_widening():
+    sexes = ["F"] * 100 + ["M"] * 100
+    current = _items([True] * 50 + [False] * 50 + [True] * 50 + [False] * 50, sexes)  # gap 0
+    candidate = _items([True] * 80 + [False] * 20 + [True] * 40 + [False] * 60, sexes)  # gap 0.4
+    result = _gate("bias", max_difference=0.3)(_evidence(candidate, current))
+    # gap bound 0.4 - 2.326 * 0.0632 = 0.253 <= 0.3; widening 0.4 - 2.326 * 0.0949 = 0.179 > 0.1
+    assert not result["passed"] and result["reason"] == "sex gap widened 0.400, clearly over 0.1"
+    assert result["figures"]["sex"]["widening"] == pytest.approx(0.4)
+
+
+def test_bias_gate_cannot_judge_without_attributes_and_rejects_when_enforcing():
+    bare = _items([True, False] * 10)
+    result = _gate("bias")(_evidence(bare))
+    assert not result["passed"] and result["reason"].startswith("cannot judge")
+    gates = build_gates(validate_gate_settings({"bias": {"mode": "warn"}}))
+    assert judge(gates, _evidence(bare)).accepted  # a warning does not reject
+    assert not judge(build_gates(validate_gate_settings({"bias": {}})), _evidence(bare)).accepted
+
+
+def _ledger(epsilon: float, budget: float) -> dict:
+    return {"epsilon": epsilon, "budget_epsilon": budget}
+
+
+def test_privacy_gate_checks_each_site_and_the_central_epsilon():
+    privacy = {"sites": {"site-0": _ledger(2.0, 8.0), "site-1": _ledger(9.0, 8.0)}, "central": None}
+    result = _gate("privacy")(_evidence(privacy=privacy))
+    assert not result["passed"] and result["figures"]["sites_over"] == ["site-1"]
+    assert result["figures"]["max_budget_share"] == pytest.approx(9.0 / 8.0)
+    lowered = _gate("privacy", site_epsilon=1.5)(_evidence(privacy={"sites": {"site-0": _ledger(2.0, 8.0)}}))
+    assert lowered["figures"]["sites_over"] == ["site-0"]
+    central = {"sites": {}, "central": {"epsilon": 1.2}}
+    assert not _gate("privacy", central_epsilon=1.0)(_evidence(privacy=central))["passed"]
+    assert _gate("privacy", central_epsilon=1.5)(_evidence(privacy=central))["passed"]
+    unjudged = _gate("privacy")(_evidence(privacy=central))  # no central budget: recorded, not judged
+    assert unjudged["passed"] and unjudged["figures"]["central_epsilon"] == 1.2
+    assert _gate("privacy")(_evidence())["figures"]["sites_checked"] == 0
+
+
+def test_safety_gate_counts_pii_and_unsafe_text_in_probe_answers():
+    clean = ("a small round lesion on the left", "no", "left", "a large lesion")
+    assert _gate("safety")(_evidence(generations=clean))["passed"]
+    leaking = ("patient John Smith, call 212-555-0198", "no", "left", "a large lesion")
+    result = _gate("safety")(_evidence(generations=leaking))
+    assert not result["passed"] and sum(result["figures"]["pii"].values()) >= 2
+    assert "John" not in repr(result)  # counts by entity, never the values
+    unsafe = _gate("safety")(_evidence(generations=("you stupid fucking idiot", "no", "left", "yes")))
+    assert not unsafe["passed"] and unsafe["figures"]["unsafe_rate"] == pytest.approx(0.25)
+    assert not _gate("safety")(_evidence(generations=None))["passed"]
+
+
+def test_a_raising_gate_rejects_the_round_and_records_the_error_type(monkeypatch):
+    def broken(evidence):
+        return 1 / 0
+
+    monkeypatch.setitem(GATES, "broken", (GateSettings, lambda settings: broken))
+    verdict = judge(build_gates(validate_gate_settings({"broken": {}})), _evidence())
+    assert not verdict.accepted
+    assert verdict.results["broken"] == {
+        "passed": False,
+        "mode": "enforce",
+        "error": "ZeroDivisionError",
+        "reason": "gate raised ZeroDivisionError",
+    }
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("gates.nope={}", "gates.nope: unknown gate"),
+        ("gates.utility.max_regression=1.5", "gates.utility.max_regression"),
+        ("gates.bias.max_difference=-0.1", "gates.bias.max_difference"),
+        ("gates.safety.probes=0", "gates.safety.probes"),
+        ("gates.privacy.site_epsilon=0", "gates.privacy.site_epsilon"),
+        ("gates.utility.mode='maybe'", "gates.utility.mode"),
+        ("gates.quarantine_rounds=0", "gates.quarantine_rounds"),
+    ],
+)
+def test_bad_gate_config_names_the_key(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(None, [override])
+
+
+def test_central_dp_refuses_quarantine_and_turns_it_off_by_default():
+    with pytest.raises(ConfigError, match=r"gates\.quarantine: .* release"):
+        load_config(None, ["privacy.central.enabled=true", "gates.quarantine=true"])
+    assert not load_config(None, ["privacy.central.enabled=true"]).quarantine()
+    assert load_config(None).quarantine()
+
+
+def test_gate_tables_and_federation_keys_round_trip_through_toml(tmp_path):
+    config = load_config(
+        None, ["gates.quarantine=false", "gates.quarantine_rounds=5", "gates.utility.min_accuracy=0.25"]
+    )
+    assert list(config.gates.tables) == ["utility"]  # with any table given, exactly the tables given
+    assert load_config(None).gates.tables.keys() == {"utility", "bias", "privacy"}
+    path = tmp_path / "resolved.toml"
+    path.write_text(config.to_toml())
+    again = load_config(path)
+    assert again == config and again.gates.tables["utility"].min_accuracy == 0.25
+    assert (again.gates.quarantine, again.gates.quarantine_rounds) == (False, 5)
+
+
+def _reply(site: str, value: float, node: int) -> Message:
+    content = RecordDict(
+        {
+            "arrays": ArrayRecord({"w": torch.full((3,), value)}),
+            "metrics": MetricRecord({"num-examples": 10}),
+            "site": ConfigRecord({"name": site, "status": "trained"}),
+        }
+    )
+    message = Message(content, dst_node_id=node, message_type="train")
+    return Message(message.content, reply_to=message)
+
+
+def _magnitude_judge(state: dict, sites: tuple) -> tuple[Assessment, Verdict]:
+    """Passes an aggregate whose values stay small; the 'accuracy' falls with its size."""
+    size = float(state["w"].abs().max())
+    summary = {"vqa_accuracy": 1.0 / (1.0 + size)}
+    return Assessment(summary, _items([True]), None), Verdict(size < 10.0, {"size": {"passed": size < 10.0}})
+
+
+def _round_replies() -> list[Message]:
+    values = {"site-0": 1.0, "site-1": -1000.0, "site-2": 1.2, "site-3": 0.8}  # site-1: sign-flipped and huge
+    return [_reply(site, value, node) for node, (site, value) in enumerate(values.items(), start=1)]
+
+
+@pytest.mark.parametrize("strategy", ["fedavg", "fedprox"])
+def test_attribution_finds_the_sign_flipped_huge_update(task_identity, strategy):
+    built = build_strategy(load_config(None, [f"aggregation.strategy='{strategy}'", "federation.sites=4"]))
+    built.current_arrays = {"w": np.zeros(3, dtype=np.float32)}
+    found = attribute(built, 1, _round_replies(), 2, _magnitude_judge)
+    assert found.suspects == ("site-1",)
+    assert found.accepted.sites == ("site-0", "site-2", "site-3")
+    torch.testing.assert_close(found.accepted.state["w"], torch.full((3,), 1.0))  # (1.0 + 1.2 + 0.8) / 3
+    passed = {trial.left_out: trial.verdict.accepted for trial in found.trials}
+    assert passed == {"site-0": False, "site-1": True, "site-2": False, "site-3": False}
+    record = found.record()
+    assert record["suspects"] == ["site-1"] and record["trials"]["site-0"]["failed_gates"] == ["size"]
+
+
+def test_attribution_trials_leave_the_server_optimizer_as_it_was(task_identity):
+    built = build_strategy(load_config(None, ["aggregation.strategy='fedadam'", "federation.sites=4"]))
+    built.current_arrays = {"w": np.zeros(3, dtype=np.float32)}
+    built.aggregate_train(1, [_reply("site-0", 1.0, 1), _reply("site-2", 2.0, 3)])  # moments to keep
+    before = {key: value.copy() for key, value in optimizer_state(built).items()}
+    found = attribute(built, 2, _round_replies(), 2, _magnitude_judge)
+    assert len(found.trials) == 4
+    after = optimizer_state(built)
+    assert after.keys() == before.keys() == {"m_t/w", "v_t/w"}
+    for key, value in before.items():
+        np.testing.assert_array_equal(after[key], value)
+    moved = found.trials[0].strategy_after["m_t"]["w"]  # each trial's own moments, kept apart
+    assert not np.array_equal(moved, before["m_t/w"])
+
+
+def test_attribution_needs_enough_updates_left(task_identity):
+    built = build_strategy(load_config(None, ["federation.sites=2"]))
+    built.current_arrays = {"w": np.zeros(3, dtype=np.float32)}
+    found = attribute(built, 1, [_reply("site-0", 1.0, 1), _reply("site-1", -1000.0, 2)], 2, _magnitude_judge)
+    assert found.suspects == () and found.trials == () and "fewer than 2" in found.reason
+
+
+def test_quarantine_keeps_a_site_out_then_probation_doubles_a_repeat():
+    quarantine = Quarantine(rounds=3)
+    quarantine.nodes = {"site-1": 11, "site-2": 12}
+    quarantine.add(("site-1",), server_round=2)
+    assert [r for r in range(3, 10) if "site-1" in quarantine.kept_out(r)] == [3, 4, 5]
+    assert quarantine.hidden_nodes(3) == {11}
+    record = quarantine.record(6)
+    assert record["sites"] == [] and record["on_probation"] == ["site-1"] and record["probation"] == {"site-1": 8}
+    quarantine.add(("site-1",), server_round=7)  # again, on probation: six rounds out
+    assert [r for r in range(8, 20) if "site-1" in quarantine.kept_out(r)] == [8, 9, 10, 11, 12, 13]
+    resumed = Quarantine.from_record(3, quarantine.record(8))
+    assert resumed.kept_out(9) == {"site-1"} and resumed.probation == {"site-1": 16}
+
+
+def test_too_few_sites_left_after_quarantine_skips_the_round():
+    quarantine = Quarantine(rounds=2, nodes={"site-0": 10, "site-1": 11, "site-2": 12})
+    quarantine.add(("site-1", "site-2"), server_round=1)
+    assert quarantine.shortfall(2, [10, 11, 12], required=2) == "1 sites left after quarantine, 2 required"
+    assert quarantine.shortfall(2, [10, 11, 12], required=1) is None
+    assert quarantine.shortfall(4, [10, 11, 12], required=3) is None  # out of quarantine again
+
+
+def test_gate_tables_stay_on_the_server(monkeypatch):
+    monkeypatch.setitem(GATES, "server-only", (GateSettings, lambda settings: None))
+    config = load_config(None, ["gates.server-only={}", "gates.quarantine_rounds=7"])
+    decoded = RoundInstruction.decode(RoundInstruction(config, "h", "", "f", "").encode())
+    monkeypatch.delitem(GATES, "server-only")  # a site where the gate is unknown decodes it all the same
+    assert RoundInstruction.decode(RoundInstruction(config, "h", "", "f", "").encode()) == decoded
+    assert decoded.run_config.gates == load_config(None).gates
+    assert decoded.run_config.model_dump(exclude={"gates"}) == config.model_dump(exclude={"gates"})
