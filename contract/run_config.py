@@ -94,11 +94,20 @@ class FederationSection(_Section):
 class AggregationSection(_Section):
     """Which Flower strategy aggregates the adapters, and its parameters."""
 
-    strategy: Literal["fedavg", "fedprox", "fedadam", "fedyogi", "fedmedian", "fedtrimmedavg", "krum"] = "fedavg"
+    strategy: Literal["fedavg", "fedavgm", "fedprox", "fedadam", "fedyogi", "fedmedian", "fedtrimmedavg", "krum"] = (
+        "fedavg"
+    )
     proximal_mu: float = Field(0.01, ge=0.0)
-    server_learning_rate: float = Field(0.01, gt=0.0)
+    server_learning_rate: float | None = Field(None, gt=0.0)  # default: 1.0 for fedavgm, 0.01 for fedadam/fedyogi
+    server_momentum: float = Field(0.0, ge=0.0, lt=1.0)  # fedavgm
     trim_beta: float = Field(0.2, gt=0.0, lt=0.5)
     num_malicious_nodes: int = Field(0, ge=0)
+
+    def server_rate(self) -> float:
+        """The server optimizer's learning rate: as set, else the strategy's own default."""
+        if self.server_learning_rate is not None:
+            return self.server_learning_rate
+        return 1.0 if self.strategy == "fedavgm" else 0.01
 
 
 class SimulationSection(_Section):

@@ -5,14 +5,16 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-from flwr.serverapp.strategy import FedAdam, FedAvg, FedMedian, FedProx, FedTrimmedAvg, FedYogi, Krum, Strategy
+from flwr.serverapp.strategy import FedAdam, FedAvg, FedAvgM, FedMedian, FedProx, FedTrimmedAvg, FedYogi, Krum, Strategy
 
 from contract.messages import UNIT_WEIGHT
 from contract.run_config import RunConfig
 from server.central_dp import with_central_dp
 
-# Attributes in which Flower's server optimizers keep state between rounds.
+# Attributes in which Flower's server optimizers keep state between rounds: FedAdam's and FedYogi's moments
+# (dicts by array name), FedAvgM's momentum (a list in array order).
 OPTIMIZER_STATE = ("m_t", "v_t")
+MOMENTUM = "momentum_vector"
 
 
 def build_strategy(config: RunConfig) -> Strategy:
@@ -32,12 +34,14 @@ def build_strategy(config: RunConfig) -> Strategy:
         return with_central_dp(FedAvg(**common, weighted_by_key=UNIT_WEIGHT), config)
     if agg.strategy == "fedavg":
         return FedAvg(**common)
+    if agg.strategy == "fedavgm":
+        return FedAvgM(**common, server_learning_rate=agg.server_rate(), server_momentum=agg.server_momentum)
     if agg.strategy == "fedprox":
         return FedProx(**common, proximal_mu=agg.proximal_mu)
     if agg.strategy == "fedadam":
-        return FedAdam(**common, eta=agg.server_learning_rate)
+        return FedAdam(**common, eta=agg.server_rate())
     if agg.strategy == "fedyogi":
-        return FedYogi(**common, eta=agg.server_learning_rate)
+        return FedYogi(**common, eta=agg.server_rate())
     if agg.strategy == "fedmedian":
         return FedMedian(**common)
     if agg.strategy == "fedtrimmedavg":
@@ -62,6 +66,8 @@ def optimizer_state(strategy: Strategy) -> dict[str, np.ndarray]:
     for attribute in OPTIMIZER_STATE:
         for key, array in (getattr(strategy, attribute, None) or {}).items():
             state[f"{attribute}/{key}"] = np.asarray(array)
+    for index, array in enumerate(getattr(strategy, MOMENTUM, None) or []):
+        state[f"{MOMENTUM}/{index}"] = np.asarray(array)
     return state
 
 
@@ -72,3 +78,7 @@ def load_optimizer_state(strategy: Strategy, state: dict[str, np.ndarray]) -> No
         values = {key[len(prefix) :]: array for key, array in state.items() if key.startswith(prefix)}
         if values:
             setattr(strategy, attribute, values)
+    prefix = f"{MOMENTUM}/"
+    momentum = sorted((int(key[len(prefix) :]), array) for key, array in state.items() if key.startswith(prefix))
+    if momentum:
+        setattr(strategy, MOMENTUM, [array for _, array in momentum])

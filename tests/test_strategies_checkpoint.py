@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
-from flwr.serverapp.strategy import FedAdam, FedAvg, FedMedian, FedProx, FedTrimmedAvg, FedYogi, Krum
+from flwr.serverapp.strategy import FedAdam, FedAvg, FedAvgM, FedMedian, FedProx, FedTrimmedAvg, FedYogi, Krum
 
 from contract.run_config import load_config
 from server.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -11,6 +11,7 @@ from server.strategies import build_strategy, load_optimizer_state, optimizer_st
 
 KINDS = {
     "fedavg": FedAvg,
+    "fedavgm": FedAvgM,
     "fedprox": FedProx,
     "fedadam": FedAdam,
     "fedyogi": FedYogi,
@@ -96,3 +97,29 @@ def test_metrics_are_truncated_to_the_checkpoint(tmp_path):
     assert [row["round"] for row in run_dir.read_metrics()] == [0, 1, 2, 3]
     run_dir.truncate_metrics(2)
     assert [row["round"] for row in run_dir.read_metrics()] == [0, 1, 2]
+
+
+def test_server_momentum_steps_and_survives_rollback_and_a_checkpoint(tmp_path, task_identity):
+    config = load_config(None, ["aggregation.strategy='fedavgm'", "aggregation.server_momentum=0.5"])
+    strategy = build_strategy(config)
+    strategy.current_arrays = ArrayRecord({"w": torch.zeros(3)})
+
+    def aggregate(server_round: int, values: list[float]) -> np.ndarray:
+        replies = [Message(_reply(v).content, reply_to=_reply(v)) for v in values]
+        return strategy.aggregate_train(server_round, replies)[0]["w"].numpy()
+
+    # round 1: average 2, pseudo-gradient -2, momentum -2, weights 0 + 2 = 2
+    np.testing.assert_allclose(aggregate(1, [1.0, 3.0]), np.full(3, 2.0))
+    saved = snapshot(strategy)
+    # round 2: average 4, pseudo-gradient 2 - 4 = -2, momentum 0.5 * -2 - 2 = -3, weights 2 + 3 = 5
+    np.testing.assert_allclose(aggregate(2, [4.0, 4.0]), np.full(3, 5.0))
+    np.testing.assert_allclose(optimizer_state(strategy)["momentum_vector/0"], np.full(3, -3.0))
+    restore(strategy, saved)
+    np.testing.assert_allclose(optimizer_state(strategy)["momentum_vector/0"], np.full(3, -2.0))
+
+    save_checkpoint(tmp_path, Checkpoint(1, 1, {}), {"w": torch.zeros(3)}, optimizer_state(strategy))
+    fresh = build_strategy(config)
+    load_optimizer_state(fresh, load_checkpoint(tmp_path)[2])
+    fresh.current_arrays = ArrayRecord({"w": torch.full((3,), 2.0)})
+    strategy = fresh
+    np.testing.assert_allclose(aggregate(2, [4.0, 4.0]), np.full(3, 5.0))
