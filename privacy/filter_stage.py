@@ -7,6 +7,7 @@ Only records loaded from that copy are ever trained on. If the filter cannot run
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -64,4 +65,10 @@ def filter_records(
         return list(records), {"pii-enabled": 0, **PiiReport().as_metrics()}
     copy, report = filtered_copy(folder, records, settings, schema)
     filtered = load_dataset(copy, schema)[0] if report.events["records-out"] else []
-    return filtered, {"pii-enabled": 1, **report.as_metrics()}
+    return [_as_source(record, records) for record in filtered], {"pii-enabled": 1, **report.as_metrics()}
+
+
+def _as_source(filtered: Record, sources: list[Record]) -> Record:
+    """A filtered record under its source record's id (the pipeline names each image by its source's position), so
+    that what keys on record ids (the held-out split) does not change with the filter's version or settings."""
+    return dataclasses.replace(filtered, record_id=sources[int(filtered.image_path.stem)].record_id)

@@ -6,6 +6,7 @@ from contract.node_config import NodeConfig
 from contract.run_config import RunConfig, load_config
 from privacy.pii.settings import PiiSettings
 from vlm.loading import weights_hash
+from vlm.records import load_dataset
 
 
 def data_path_for(node_config: dict, data_root: str) -> str:
@@ -48,3 +49,12 @@ def test_site_split_is_disjoint_stable_and_counted(hospital_root):
     site_data.cache_clear()
     again = site_data(str(hospital_root / "site-1"), 0.25, PiiSettings())
     assert {r.record_id for r in again.holdout} == holdout_ids
+
+
+def test_the_held_out_split_does_not_depend_on_the_filter(hospital_root):
+    site = str(hospital_root / "site-0")
+    default = site_data(site, 0.25, PiiSettings())
+    stricter = site_data(site, 0.25, PiiSettings(score_threshold=0.5))  # another filtered copy, another cache folder
+    assert {r.record_id for r in default.holdout} == {r.record_id for r in stricter.holdout}
+    raw_ids = {r.record_id for r in load_dataset(hospital_root / "site-0")[0]}
+    assert {r.record_id for r in default.train + default.holdout} == raw_ids
