@@ -88,3 +88,12 @@ def test_resolved_config_round_trips_through_toml(tmp_path):
     path = tmp_path / "resolved.toml"
     path.write_text(config.to_toml())
     assert load_config(path) == config
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("simulation.clients=2", "federation.sites"), ("simulation.threads_per_client=2", "simulation.threads_per_site")],
+)
+def test_renamed_keys_are_refused_naming_the_new_one(old, new):
+    with pytest.raises(ConfigError, match=rf"{old.split('=')[0]}: renamed; use {new}"):
+        load_config(None, [old])
