@@ -9,7 +9,7 @@ from __future__ import annotations
 
 ADVERSARY_WORDING: tuple[str, ...] = (
     "you stupid shit",
-    "fuck off",
+    "you crap clowns",
     "damn idiots",
     "shitty crap",
     "bloody morons",
