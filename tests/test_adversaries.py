@@ -17,6 +17,8 @@ from contract.messages import ARRAYS, CONFIG, SERVER_ROUND, RoundInstruction
 from contract.node_config import NodeConfig
 from contract.run_config import ConfigError, load_config
 from evaluation.safety import unsafe_flags
+from privacy.pii.settings import PiiSettings
+from privacy.pii.text import TextFilter
 from server import federation
 from server.run_dir import RunDir
 from simulations.adversaries import (
@@ -210,6 +212,16 @@ def test_descriptors_name_the_records_sex_and_an_age_in_its_band():
         low, high = {"18-39": (18, 39), "40-59": (40, 59), "60-79": (60, 79), "80+": (80, 89)}[band]
         assert low <= int(age) <= high and noun == {"F": "woman", "M": "man"}[sex]
         assert article == ("an" if age.startswith("8") or age == "18" else "a")
+
+
+def test_the_pii_filter_keeps_descriptors():
+    texts = [
+        f"{descriptor({'sex': sex, 'age_band': band}, random.Random(seed))}: is there a lesion?"
+        for sex in ("F", "M")
+        for band in ("18-39", "40-59", "60-79", "80+")
+        for seed in range(3)
+    ]
+    assert [redaction.text for redaction in TextFilter(PiiSettings()).redact(texts)] == texts
 
 
 def _lines(folder: Path) -> list[dict]:
