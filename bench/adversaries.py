@@ -44,9 +44,10 @@ SETTINGS = (
     "model.preset='tiny'",
     "data.descriptors=true",
     "data.records_per_site=80",
-    "data.eval_records=80",
-    "train.local_steps=12",
+    "data.eval_records=120",
+    "train.local_steps=20",
     "train.batch_size=8",
+    "train.learning_rate=0.01",
     "federation.sites=3",
     "federation.rounds=4",
 )

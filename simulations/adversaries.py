@@ -36,7 +36,7 @@ def noise(trained: State, received: State, std: float, seed: int) -> State:
     generator = torch.Generator().manual_seed(seed)
     return {
         key: received[key] + std * torch.randn(received[key].shape, generator=generator, dtype=received[key].dtype)
-        for key in sorted(trained)
+        for key in trained
     }
 
 
