@@ -45,17 +45,16 @@ SETTINGS = (
     "data.descriptors=true",
     "data.records_per_site=80",
     "data.eval_records=120",
-    "train.local_steps=20",
     "train.batch_size=8",
     "train.learning_rate=0.01",
     "federation.sites=3",
-    "federation.rounds=4",
 )
 PROBES = 24  # server-eval images whose caption and answer the final model generates
 
 
-def _overrides(table: str | None) -> list[str]:
-    return [*SETTINGS, *([f"simulation.adversary=[{table}]"] if table else [])]
+def _overrides(table: str | None, rounds: int, local_steps: int) -> list[str]:
+    budget = [f"federation.rounds={rounds}", f"train.local_steps={local_steps}"]
+    return [*SETTINGS, *budget, *([f"simulation.adversary=[{table}]"] if table else [])]
 
 
 def sex_gap(row: dict) -> float | None:
@@ -87,9 +86,9 @@ def probe(run: Path, overrides: list[str], canaries: tuple[Canary, ...]) -> tupl
     return unsafe_rate(captions + answers), completed(canaries, captions)
 
 
-def measure(name: str, out: Path) -> dict:
+def measure(name: str, out: Path, rounds: int = 4, local_steps: int = 20) -> dict:
     """One run's damage figures."""
-    overrides = _overrides(KINDS[name])
+    overrides = _overrides(KINDS[name], rounds, local_steps)
     started = time.monotonic()
     rows = simulate(out, *[part for override in overrides for part in ("--set", override)])
     seconds = time.monotonic() - started
@@ -109,10 +108,13 @@ def measure(name: str, out: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
+    parser.add_argument("--rounds", type=int, default=4, help="federation.rounds (the ~10-minute default: 4)")
+    parser.add_argument("--local-steps", type=int, default=20, help="train.local_steps")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fedvlm-bench-adversaries-") as tmp:
-        results = [measure(name, Path(tmp) / name) for name in args.kinds]
-    table = Table(title=f"one adversary at site {ATTACKER} of 3, every round accepted ({', '.join(SETTINGS[1:])})")
+        results = [measure(name, Path(tmp) / name, args.rounds, args.local_steps) for name in args.kinds]
+    settings = ", ".join([*SETTINGS[1:], f"federation.rounds={args.rounds}", f"train.local_steps={args.local_steps}"])
+    table = Table(title=f"one adversary at site {ATTACKER} of 3, every round accepted ({settings})")
     for column in ("adversary", "round 0", "final accuracy", "sex gap", "unsafe rate", "canaries completed", "run s"):
         table.add_column(column)
     for r in results:
