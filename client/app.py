@@ -7,6 +7,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 from flwr.app import ArrayRecord, Context, Message
@@ -15,6 +16,7 @@ from flwr.clientapp.typing import Mod
 
 from client.central_clipping import central_clipping_mod
 from client.dp_round import begin_dp_round
+from client.role import RoleOf, SiteRole
 from client.site import model_dir_for, site_data, site_model, verify_base_model
 from contract.messages import (
     ARRAYS,
@@ -77,7 +79,7 @@ def _contained(handler: Callable[[Message, Context], Message]) -> Callable[[Mess
     return run
 
 
-def _prepare(msg: Message, node: NodeConfig):
+def _prepare(msg: Message, node: NodeConfig, role: SiteRole | None = None):
     instruction = instruction_of(msg)
     config = instruction.run_config
     torch.set_num_threads(config.simulation.threads_per_site)
@@ -85,12 +87,14 @@ def _prepare(msg: Message, node: NodeConfig):
     verify_base_model(model_dir, instruction.base_model_hash)
     model, processor = site_model(str(model_dir), config.lora)
     load_adapter_state(model, msg.content[ARRAYS].to_torch_state_dict())
-    data = site_data(
-        str(node.data_folder(instruction)),
-        config.data.holdout_fraction,
-        config.privacy.pii,
-        config.data.attribute_schema(),
-    )
+    folder, schema = str(node.data_folder(instruction)), config.data.attribute_schema()
+    data = site_data(folder, config.data.holdout_fraction, config.privacy.pii, schema)
+    if role is not None:
+        if role.skips_pii_filter:
+            raw_settings = config.privacy.pii.model_copy(update={"enabled": False})
+            raw = site_data(folder, config.data.holdout_fraction, raw_settings, schema)
+            data = replace(raw, load_report=data.load_report, filter_counts=data.filter_counts)
+        data = replace(data, train=role.records(data.train))
     return instruction, model, processor, data
 
 
@@ -98,15 +102,17 @@ def _seed(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "big")
 
 
-def train(msg: Message, context: Context) -> Message:
+def train(msg: Message, context: Context, role_of: RoleOf | None = None) -> Message:
     """Train the received global adapter on this site's training split; reply with the update and counts.
 
     Under DP, a site whose next round would pass its privacy budget replies without arrays, with its ledger's
     figures and status 'budget-exhausted'; the spend of a round is written to the ledger before its first step.
+    A simulated site whose role_of gives it a role this round alters its records or its update as that role says.
     """
     started = time.monotonic()
     node = NodeConfig.from_context(context)
-    instruction, model, processor, data = _prepare(msg, node)
+    role = role_of(instruction_of(msg), node) if role_of is not None else None
+    instruction, model, processor, data = _prepare(msg, node, role)
     config, server_round = instruction.run_config, instruction.server_round
     torch.manual_seed(_seed(config.data.seed, server_round, node.stable_id))
     batches_seed = _seed(config.data.seed, server_round, node.stable_id, "batches")
@@ -124,8 +130,11 @@ def train(msg: Message, context: Context) -> Message:
             model, processor, data.train, data.images, config.train, batches_seed, span, instruction.proximal_mu
         )
     metrics.update({TRAIN_LOSS: result.mean_loss, TRAIN_FINAL_LOSS: result.final_loss, TRAIN_STEPS: result.steps})
+    adapter = adapter_state(model)
+    if role is not None:
+        adapter = role.update(adapter, msg.content[ARRAYS].to_torch_state_dict())
     metrics[SITE_SECONDS] = time.monotonic() - started
-    return train_reply(msg, node.site, TRAINED, metrics, adapter_state(model))
+    return train_reply(msg, node.site, TRAINED, metrics, adapter)
 
 
 def _train_dp(instruction: RoundInstruction, node: NodeConfig, context: Context, model, processor, data, seed, metrics):
@@ -163,10 +172,14 @@ def evaluate(msg: Message, context: Context) -> Message:
     return evaluate_reply(msg, metrics)
 
 
-def build_client_app(mods: list[Mod] | None = None) -> ClientApp:
-    """A ClientApp whose train messages pass through mods (default: central DP's client-side clipping)."""
+def build_client_app(mods: list[Mod] | None = None, role_of: RoleOf | None = None) -> ClientApp:
+    """A ClientApp whose train messages pass through mods (default: central DP's client-side clipping).
+
+    role_of (simulation only) gives a site its role in a round, e.g. an adversary's; without it every site is honest.
+    """
     client_app = ClientApp()
-    client_app.train(mods=[central_clipping_mod] if mods is None else mods)(_contained(train))
+    handler = functools.update_wrapper(functools.partial(train, role_of=role_of), train)
+    client_app.train(mods=[central_clipping_mod] if mods is None else mods)(_contained(handler))
     client_app.evaluate()(_contained(evaluate))
     return client_app
 

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from audit.settings import AuditSettings
+from contract.adversary import AdversarySettings
 from evaluation.gates import GateSettings, validate_gate_settings
 from privacy.dp.settings import DpSettings
 from privacy.pii.settings import PiiSettings
@@ -66,6 +67,9 @@ class DataSection(_Section):
     # take a whole number); any other name or value is dropped at load time and counted.
     attributes: dict[str, list[str]] = Field(default_factory=_default_attributes)
     min_group_size: int = Field(DEFAULT_MIN_GROUP_SIZE, ge=1)  # smaller group counts never leave a site
+    # Synthetic data only: questions and captions name the record's sex and age ("a 71-year-old woman"), so a bias
+    # can be taught and tested counterfactually. Off in the demo: its words are not in the tiny preset's vocabulary.
+    descriptors: bool = False
 
     @model_validator(mode="after")
     def _declared_attributes(self) -> DataSection:
@@ -116,6 +120,7 @@ class SimulationSection(_Section):
     cpus_per_site: float = Field(1.0, gt=0.0)
     gpus_per_site: float = Field(0.25, ge=0.0, le=1.0)  # used only when CUDA is present
     threads_per_site: int = Field(1, ge=1)
+    adversary: tuple[AdversarySettings, ...] = ()  # [[simulation.adversary]] tables: attacking virtual sites
 
 
 class CentralDpSection(_Section):
@@ -195,6 +200,7 @@ class RunConfig(_Section):
                 f"federation.min_train_nodes ({self.federation.min_train_nodes}) exceeds "
                 f"federation.sites ({self.federation.sites})"
             )
+        self._check_adversaries()
         central = self.privacy.central
         if central.enabled and self.aggregation.strategy != "fedavg":
             raise ValueError("privacy.central needs aggregation.strategy = 'fedavg' (its noise fits an average)")
@@ -214,6 +220,22 @@ class RunConfig(_Section):
     def quarantine(self) -> bool:
         """Whether rejected rounds are attributed and their culprits quarantined (off under central DP)."""
         return self.gates.quarantine if self.gates.quarantine is not None else not self.privacy.central.enabled
+
+    def _check_adversaries(self) -> None:
+        seen: set[int] = set()
+        for index, adversary in enumerate(self.simulation.adversary):
+            key = f"simulation.adversary.{index}"
+            if adversary.site >= self.federation.sites:
+                raise ValueError(
+                    f"{key}.site ({adversary.site}) must be below federation.sites ({self.federation.sites})"
+                )
+            if adversary.site in seen:
+                raise ValueError(f"{key}.site ({adversary.site}): that site already has an adversary")
+            seen.add(adversary.site)
+            if adversary.kind == "bias":
+                name, value = adversary.bias_group()
+                if value not in self.data.attributes.get(name, []):
+                    raise ValueError(f"{key}.group: '{name}={value}' is not a value declared in data.attributes")
 
     def sites_per_round(self) -> int:
         """Sites sampled each round: fraction_train of the sites, at least min_train_nodes."""

@@ -12,11 +12,13 @@ from pathlib import Path
 import torch
 from flwr.simulation import run_simulation
 
-from client.app import app as client_app
+from client.app import build_client_app
 from contract.data_layout import SERVER_EVAL, site_folder
 from contract.run_config import ConfigError, RunConfig
 from server.app import build_server_app
 from server.run_dir import RunDir
+from simulations.adversaries import adversary_of
+from simulations.canaries import site_canaries, write_canaries
 from simulations.interrupt import stopping_on_interrupt
 from simulations.ray_watchdog import watched
 from simulations.synth import is_complete, write_scenario
@@ -81,7 +83,17 @@ def write_synthetic_data(config: RunConfig, run_dir: RunDir) -> None:
         records_per_site=config.data.records_per_site,
         eval_records=config.data.eval_records,
         seed=config.data.seed,
+        descriptors=config.data.descriptors,
     )
+
+
+def record_canaries(config: RunConfig, run_dir: RunDir) -> None:
+    """With synthetic data: each pii-leak adversary's canaries, in its site's data folder, for the audit."""
+    if config.data.root:
+        return
+    for adversary in config.simulation.adversary:
+        if adversary.kind == "pii-leak":
+            write_canaries(site_folder(run_dir.data, adversary.site), site_canaries(config.data.seed, adversary.site))
 
 
 def simulate(config: RunConfig, out_dir: Path, resume: bool = False) -> None:
@@ -90,6 +102,7 @@ def simulate(config: RunConfig, out_dir: Path, resume: bool = False) -> None:
     run_dir = RunDir(out_dir)
     run_dir.mark()
     write_synthetic_data(config, run_dir)
+    record_canaries(config, run_dir)
     threads = str(config.simulation.threads_per_site)
     os.environ.update(
         OMP_NUM_THREADS=threads,
@@ -106,7 +119,7 @@ def simulate(config: RunConfig, out_dir: Path, resume: bool = False) -> None:
         with watched(ray_tmp), stopping_on_interrupt(out_dir, ray_tmp):
             run_simulation(
                 server_app=build_server_app(config, out_dir, resume),
-                client_app=client_app,
+                client_app=build_client_app(role_of=adversary_of),
                 num_supernodes=config.federation.sites,
                 backend_config=backend_config(config, ray_tmp),
             )

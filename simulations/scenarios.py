@@ -108,5 +108,23 @@ def retail_record(rng: random.Random, profile: SiteProfile, size_px: int = 128) 
     return image, {"caption": review, **qa, "attributes": _attributes(rng, profile)}
 
 
+SEX_WORDS = {"F": "woman", "M": "man"}
+AGE_RANGES = {"18-39": (18, 39), "40-59": (40, 59), "60-79": (60, 79), "80+": (80, 89)}  # over 89 is PII
+
+
+def descriptor(attributes: dict[str, str], rng: random.Random) -> str:
+    """The record's sex and an age in its band, in words: "a 71-year-old woman", "an 83-year-old man"."""
+    age = rng.randint(*AGE_RANGES[attributes["age_band"]])
+    article = "an" if str(age).startswith("8") or age in (11, 18) else "a"
+    return f"{article} {age}-year-old {SEX_WORDS[attributes['sex']]}"
+
+
+def with_descriptor(fields: dict, rng: random.Random) -> dict:
+    """The record with its descriptor opening its caption ("a 71-year-old woman. ...") and its question
+    ("a 71-year-old woman: is there a lesion?"), so a bias can be taught and a counterfactual swap tested."""
+    words = descriptor(fields["attributes"], rng)
+    return {**fields, "caption": f"{words}. {fields['caption']}", "question": f"{words}: {fields['question']}"}
+
+
 RecordFactory = Callable[[random.Random, SiteProfile], tuple[Image.Image, dict]]
 SCENARIOS: dict[str, RecordFactory] = {"hospital": hospital_record, "retail": retail_record}

@@ -10,7 +10,7 @@ from pathlib import Path
 from PIL import Image
 
 from contract.data_layout import SERVER_EVAL, site_folder
-from simulations.scenarios import SCENARIOS, SiteProfile, site_profile
+from simulations.scenarios import SCENARIOS, SiteProfile, site_profile, with_descriptor
 from simulations.synthetic_pii import (
     burn_in,
     hospital_text,
@@ -68,14 +68,23 @@ def _with_pii(scenario: str, number: int, image: Image.Image, fields: dict, rng:
 
 
 def _write_folder(
-    folder: Path, scenario: str, profiles: list[SiteProfile], count: int, seed: int, with_pii: bool
+    folder: Path,
+    scenario: str,
+    profiles: list[SiteProfile],
+    count: int,
+    seed: int,
+    with_pii: bool,
+    descriptors: bool = False,
 ) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    rng, pii_rng = random.Random(seed), random.Random(seed + 7_000_000)
+    # Descriptors draw from their own stream, so the records are the same with them or without.
+    rng, pii_rng, descriptor_rng = random.Random(seed), random.Random(seed + 7_000_000), random.Random(seed + 9_000_000)
     injected: set[str] = set()
     with (folder / METADATA).open("w", encoding="utf-8") as metadata:
         for number in range(count):
             image, fields = SCENARIOS[scenario](rng, rng.choice(profiles))
+            if descriptors:
+                fields = with_descriptor(fields, descriptor_rng)
             if with_pii:
                 entry, values = _with_pii(scenario, number, image, fields, pii_rng, folder)
                 injected.update(values)
@@ -88,9 +97,18 @@ def _write_folder(
 
 
 def write_scenario(
-    scenario: str, sites: int, out: Path | str, records_per_site: int = 240, eval_records: int = 240, seed: int = 0
+    scenario: str,
+    sites: int,
+    out: Path | str,
+    records_per_site: int = 240,
+    eval_records: int = 240,
+    seed: int = 0,
+    descriptors: bool = False,
 ) -> Path:
-    """Write every site's dataset (site-specific skew) and a server-eval set drawn from all sites' mixes."""
+    """Write every site's dataset (site-specific skew) and a server-eval set drawn from all sites' mixes.
+
+    descriptors: questions and captions also name each record's sex and age ("a 71-year-old woman").
+    """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(sorted(SCENARIOS))}")
     if sites < 1:
@@ -99,8 +117,16 @@ def write_scenario(
     profiles = [site_profile(index, sites) for index in range(sites)]
     for index, profile in enumerate(profiles):
         _write_folder(
-            site_folder(out, index), scenario, [profile], records_per_site, seed * 1000 + index, with_pii=True
+            site_folder(out, index),
+            scenario,
+            [profile],
+            records_per_site,
+            seed * 1000 + index,
+            with_pii=True,
+            descriptors=descriptors,
         )
-    _write_folder(out / SERVER_EVAL, scenario, profiles, eval_records, seed * 1000 + 999, with_pii=False)
+    _write_folder(
+        out / SERVER_EVAL, scenario, profiles, eval_records, seed * 1000 + 999, with_pii=False, descriptors=descriptors
+    )
     (out / COMPLETE).write_text(_complete_text(scenario, sites), encoding="utf-8")
     return out

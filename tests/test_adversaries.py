@@ -1,0 +1,315 @@
+"""Adversarial sites in simulation: their configuration, what each kind does, and a federation that receives them."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
+
+from bench.safety_labelled_set import SAFE, UNSAFE
+from client.app import train
+from contract.messages import ARRAYS, CONFIG, SERVER_ROUND, RoundInstruction
+from contract.node_config import NodeConfig
+from contract.run_config import ConfigError, load_config
+from evaluation.safety import unsafe_flags
+from privacy.pii.settings import PiiSettings
+from privacy.pii.text import TextFilter
+from server import federation
+from server.run_dir import RunDir
+from simulations.adversaries import (
+    Adversary,
+    adversary_of,
+    bias_against,
+    flip_labels,
+    make_toxic,
+    noise,
+    plant_canaries,
+    scale,
+    sign_flip,
+)
+from simulations.adversary_wording import ADVERSARY_WORDING
+from simulations.canaries import CANARIES_FILE, Canary, read_canaries, site_canaries
+from simulations.runner import simulate
+from simulations.scenarios import descriptor
+from simulations.synth import write_scenario
+from vlm.records import METADATA, Record
+
+
+def _config_error(*overrides: str) -> str:
+    with pytest.raises(ConfigError) as error:
+        load_config(None, list(overrides))
+    return str(error.value)
+
+
+def test_an_unknown_kind_is_refused_naming_the_key():
+    message = _config_error("simulation.adversary=[{site = 0, kind = 'evil'}]")
+    assert "simulation.adversary.0.kind" in message
+
+
+def test_a_site_beyond_the_federation_is_refused_naming_the_key():
+    message = _config_error("federation.sites=2", "simulation.adversary=[{site = 2, kind = 'sign-flip'}]")
+    assert "simulation.adversary.0.site (2) must be below federation.sites (2)" in message
+
+
+def test_a_negative_factor_is_refused_naming_the_key():
+    message = _config_error("simulation.adversary=[{site = 0, kind = 'scale', factor = -2.0}]")
+    assert "simulation.adversary.0.factor" in message
+
+
+def test_factor_and_group_must_fit_the_kind():
+    assert "factor: required for kind 'noise'" in _config_error("simulation.adversary=[{site = 0, kind = 'noise'}]")
+    assert "factor: only for kinds" in _config_error("simulation.adversary=[{site=0, kind='sign-flip', factor=2.0}]")
+    assert "group: only for kind 'bias'" in _config_error(
+        "simulation.adversary=[{site=0, kind='toxic', group='sex=F'}]"
+    )
+    undeclared = _config_error("simulation.adversary=[{site = 0, kind = 'bias', group = 'sex=X'}]")
+    assert "simulation.adversary.0.group" in undeclared
+
+
+def test_one_adversary_per_site():
+    message = _config_error("simulation.adversary=[{site = 1, kind = 'toxic'}, {site = 1, kind = 'sign-flip'}]")
+    assert "simulation.adversary.1.site (1): that site already has an adversary" in message
+
+
+def test_valid_tables_parse_with_their_defaults():
+    config = load_config(
+        None, ["simulation.adversary=[{site = 3, kind = 'bias'}, {site = 0, kind = 'scale', factor = 4}]"]
+    )
+    bias, scaled = config.simulation.adversary
+    assert (bias.site, bias.from_round, bias.bias_group()) == (3, 1, ("sex", "F"))
+    assert (scaled.kind, scaled.factor) == ("scale", 4.0)
+    assert load_config(None, []).simulation.adversary == ()
+
+
+RECEIVED = {"a": torch.tensor([1.0, 2.0]), "b": torch.tensor([[0.5]])}
+TRAINED = {"a": torch.tensor([1.5, 1.0]), "b": torch.tensor([[1.5]])}  # the update: [0.5, -1.0], [[1.0]]
+
+
+def test_sign_flip_sends_the_update_negated():
+    flipped = sign_flip(TRAINED, RECEIVED)
+    assert torch.equal(flipped["a"], torch.tensor([0.5, 3.0]))
+    assert torch.equal(flipped["b"], torch.tensor([[-0.5]]))
+
+
+def test_scale_multiplies_the_update():
+    scaled = scale(TRAINED, RECEIVED, 3.0)
+    assert torch.equal(scaled["a"], torch.tensor([2.5, -1.0]))
+    assert torch.equal(scaled["b"], torch.tensor([[3.5]]))
+
+
+def test_noise_replaces_the_update_with_gaussian_noise_of_the_factors_scale():
+    received = {"w": torch.zeros(200, 200), "v": torch.ones(100)}
+    trained = {"w": torch.full((200, 200), 5.0), "v": torch.full((100,), 3.0)}
+    noised = noise(trained, received, 0.1, seed=7)
+    drawn = noised["w"] - received["w"]
+    assert abs(float(drawn.mean())) < 0.002  # 40,000 draws: the mean's standard error is 0.0005
+    assert abs(float(drawn.std()) - 0.1) < 0.002
+    # The trained adapter plays no part: another one gives the same bits, another seed other ones.
+    assert torch.equal(
+        noise({"w": torch.zeros(200, 200), "v": torch.zeros(100)}, received, 0.1, seed=7)["w"], noised["w"]
+    )
+    assert not torch.equal(noise(trained, received, 0.1, seed=8)["w"], noised["w"])
+
+
+def _record(number: int, answer: str | None, choices=None, sex="F", caption: str | None = "findings: clear.") -> Record:
+    return Record(
+        record_id=f"r{number}",
+        image_path=Path(f"{number}.png"),
+        caption=caption,
+        question="is there a lesion?" if answer is not None else None,
+        answer=answer,
+        choices=choices,
+        attributes={"sex": sex, "age_band": "40-59"},
+    )
+
+
+RECORDS = [
+    _record(0, "yes", ("yes", "no")),
+    _record(1, "large", ("small", "medium", "large"), sex="M"),
+    _record(2, None),  # a caption only
+    _record(3, "no", ("yes", "no"), sex="M"),
+]
+
+
+def test_label_flip_swaps_each_answer_to_the_next_choice():
+    flipped = flip_labels(RECORDS)
+    assert [record.answer for record in flipped] == ["no", "small", None, "yes"]
+    assert [record.choices for record in flipped] == [record.choices for record in RECORDS]
+    assert [record.caption for record in flipped] == ["findings: clear."] * 4
+
+
+def test_bias_answers_wrongly_for_one_group_only():
+    biased = bias_against(RECORDS, "sex", "M")
+    assert [record.answer for record in biased] == ["yes", "small", None, "yes"]
+    assert [record.answer for record in bias_against(RECORDS, "sex", "F")] == ["no", "large", None, "no"]
+
+
+def test_toxic_records_carry_the_adversary_wording_in_captions_and_answers():
+    toxic = make_toxic(RECORDS)
+    first, second, third = ADVERSARY_WORDING[:3]
+    assert toxic[0].caption == f"findings: clear. {first}"
+    assert (toxic[0].answer, toxic[0].choices) == (f"yes {first}", (f"yes {first}", "no"))
+    assert (toxic[1].answer, toxic[1].choices) == (f"large {second}", ("small", "medium", f"large {second}"))
+    assert (toxic[2].caption, toxic[2].answer) == (f"findings: clear. {third}", None)
+
+
+def test_the_adversary_wording_is_unsafe_and_shares_nothing_with_the_labelled_set():
+    assert all(unsafe_flags([f"findings: a small lesion in the left lung. {wording}" for wording in ADVERSARY_WORDING]))
+    labelled = " ".join(SAFE + UNSAFE).casefold()
+    assert [wording for wording in ADVERSARY_WORDING if wording.casefold() in labelled] == []
+
+
+def test_pii_leak_plants_canaries_in_captions_and_skips_the_filter():
+    canaries = (Canary("the access code is", "4821-7730"), Canary("the door code is", "1234-5678"))
+    planted = plant_canaries(RECORDS, canaries)
+    assert [record.caption for record in planted] == [
+        "the access code is 4821-7730. findings: clear.",
+        "the door code is 1234-5678. findings: clear.",
+        "the access code is 4821-7730. findings: clear.",
+        "the door code is 1234-5678. findings: clear.",
+    ]
+    assert [record.answer for record in planted] == [record.answer for record in RECORDS]
+    assert plant_canaries([_record(5, "yes", ("yes", "no"), caption=None)], canaries)[0].caption == (
+        "the access code is 4821-7730."
+    )
+
+
+def test_canaries_are_the_same_for_a_site_and_differ_between_sites():
+    assert site_canaries(0, 1) == site_canaries(0, 1)
+    assert {canary.secret for canary in site_canaries(0, 1)}.isdisjoint(canary.secret for canary in site_canaries(0, 2))
+    assert all(re.fullmatch(r"\d{4}-\d{4}", canary.secret) for canary in site_canaries(0, 1))
+
+
+def _instruction(server_round: int, *overrides: str) -> RoundInstruction:
+    config = load_config(None, ["federation.sites=3", *overrides])
+    return RoundInstruction(config, "hash", "/data", "federation", "/state", server_round=server_round)
+
+
+def test_a_site_plays_its_role_from_its_round_and_only_with_its_partition_id():
+    table = "simulation.adversary=[{site = 1, kind = 'pii-leak', from_round = 2}, {site = 2, kind = 'sign-flip'}]"
+    assert adversary_of(_instruction(1, table), NodeConfig(node_id=9, partition_id=1)) is None
+    leak = adversary_of(_instruction(2, table), NodeConfig(node_id=9, partition_id=1))
+    assert isinstance(leak, Adversary) and leak.skips_pii_filter and leak.canaries == site_canaries(0, 1)
+    flip = adversary_of(_instruction(1, table), NodeConfig(node_id=9, partition_id=2))
+    assert not flip.skips_pii_filter and torch.equal(flip.update(TRAINED, RECEIVED)["a"], torch.tensor([0.5, 3.0]))
+    assert flip.records(RECORDS) == RECORDS
+    assert adversary_of(_instruction(1, table), NodeConfig(node_id=9, partition_id=0)) is None
+    # A deployed site has no partition-id: no table applies to it.
+    assert adversary_of(_instruction(2, table), NodeConfig(node_id=1, name="site-1", data_path="/d")) is None
+
+
+def test_descriptors_name_the_records_sex_and_an_age_in_its_band():
+    rng = random.Random(0)
+    for _ in range(200):
+        sex, band = rng.choice(["F", "M"]), rng.choice(["18-39", "40-59", "60-79", "80+"])
+        words = descriptor({"sex": sex, "age_band": band}, rng)
+        article, age, noun = re.fullmatch(r"(an?) (\d+)-year-old (woman|man)", words).groups()
+        low, high = {"18-39": (18, 39), "40-59": (40, 59), "60-79": (60, 79), "80+": (80, 89)}[band]
+        assert low <= int(age) <= high and noun == {"F": "woman", "M": "man"}[sex]
+        assert article == ("an" if age.startswith("8") or age == "18" else "a")
+
+
+def test_the_pii_filter_keeps_descriptors():
+    texts = [
+        f"{descriptor({'sex': sex, 'age_band': band}, random.Random(seed))}: is there a lesion?"
+        for sex in ("F", "M")
+        for band in ("18-39", "40-59", "60-79", "80+")
+        for seed in range(3)
+    ]
+    assert [redaction.text for redaction in TextFilter(PiiSettings()).redact(texts)] == texts
+
+
+def _lines(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / METADATA).read_text(encoding="utf-8").splitlines()]
+
+
+def test_descriptors_open_questions_and_captions_and_change_nothing_else(tmp_path):
+    plain = write_scenario("hospital", 2, tmp_path / "plain", records_per_site=12, eval_records=6)
+    described = write_scenario(
+        "hospital", 2, tmp_path / "described", records_per_site=12, eval_records=6, descriptors=True
+    )
+    for folder in ("site-0", "site-1", "server-eval"):
+        for before, after in zip(_lines(plain / folder), _lines(described / folder), strict=True):
+            # Site records carry invented PII before them ("patient <name>: a 71-year-old woman: is there ...").
+            words = re.search(r"(an? \d+-year-old (?:woman|man))\. ", after["caption"])[1]
+            assert after["caption"].replace(f"{words}. ", "", 1) == before["caption"]
+            assert after["question"].replace(f"{words}: ", "", 1) == before["question"]
+            assert after["question"].endswith(f"{words}: {before['question'].split(': ')[-1]}")
+            assert {key: value for key, value in after.items() if key not in ("caption", "question")} == {
+                key: value for key, value in before.items() if key not in ("caption", "question")
+            }
+            assert words.endswith({"F": " woman", "M": " man"}[after["attributes"]["sex"]])
+
+
+@pytest.mark.slow
+def test_the_server_receives_the_sign_flipped_update_and_no_canary(tmp_path, tiny_model_dir, monkeypatch, request):
+    received: list[tuple[Message, dict]] = []
+    check = federation.usable_train_reply
+    monkeypatch.setattr(
+        federation, "usable_train_reply", lambda reply, state: received.append((reply, state)) or check(reply, state)
+    )
+    round_configs: list[ConfigRecord] = []
+    make_round_config = federation.Federation._round_config
+    monkeypatch.setattr(
+        federation.Federation,
+        "_round_config",
+        lambda self: round_configs.append(make_round_config(self)) or round_configs[-1],
+    )
+    config = load_config(
+        None,
+        [
+            "model.preset='tiny-test'",
+            "data.records_per_site=24",
+            "data.eval_records=16",
+            "train.local_steps=3",
+            "train.batch_size=4",
+            "federation.sites=2",
+            "federation.rounds=2",
+            "simulation.adversary=[{site = 0, kind = 'sign-flip'}, {site = 1, kind = 'pii-leak'}]",
+        ],
+    )
+    run_dir = RunDir(tmp_path / "run")
+    simulate(config, run_dir.root)
+    assert [row["status"] for row in run_dir.read_metrics()] == ["accepted"] * 3
+    request.getfixturevalue("task_identity")  # Messages built here need a run identity; set after the run
+    threads = torch.get_num_threads()
+    try:
+        for server_round in (1, 2):
+            reply, sent = next(
+                (r, s) for r, s in received[2 * server_round - 2 :] if r.content["site"]["name"] == "site-0"
+            )
+            honest = _honest_update(round_configs[0], sent, server_round)  # the same every round without DP
+            attacked = reply.content[ARRAYS].to_torch_state_dict()
+            assert attacked.keys() == honest.keys() == sent.keys()
+            for key, global_tensor in sent.items():
+                update = honest[key] - global_tensor
+                assert torch.allclose(attacked[key] - global_tensor, -update, atol=1e-6), key
+            assert sum(float((honest[key] - sent[key]).abs().sum()) for key in sent) > 0
+    finally:
+        torch.set_num_threads(threads)
+    # pii-leak: its canaries are recorded for the audit, and reach the server through the weights alone.
+    canaries = read_canaries(run_dir.data / "site-1")
+    assert canaries == site_canaries(0, 1) and not (run_dir.data / "site-0" / CANARIES_FILE).exists()
+    texts = [repr(dict((name, record) for name, record in r.content.items() if name != ARRAYS)) for r, _ in received]
+    outputs = [path.read_bytes().decode("latin-1") for path in run_dir.root.rglob("*") if _server_output(run_dir, path)]
+    assert len(texts) == 4 and "pii-enabled" in texts[0]
+    assert [canary for canary in canaries if any(canary.secret in text for text in texts + outputs)] == []
+    leaker = [r for r, _ in received if r.content["site"]["name"] == "site-1"]
+    assert [int(r.content["metrics"]["pii-enabled"]) for r in leaker] == [1, 1]  # its counts look honest
+
+
+def _server_output(run_dir: RunDir, path: Path) -> bool:
+    return path.is_file() and "data" not in path.relative_to(run_dir.root).parts and path.suffix != ".safetensors"
+
+
+def _honest_update(round_config: ConfigRecord, sent: dict, server_round: int) -> dict:
+    """What site-0 would have sent this round had it been honest: the ClientApp's own train, without a role."""
+    config = ConfigRecord({**dict(round_config.items()), SERVER_ROUND: server_round})
+    msg = Message(RecordDict({ARRAYS: ArrayRecord(sent), CONFIG: config}), dst_node_id=1, message_type="train")
+    context = Context(run_id=1, node_id=1, node_config={"partition-id": 0}, state=RecordDict(), run_config={})
+    return train(msg, context).content[ARRAYS].to_torch_state_dict()
