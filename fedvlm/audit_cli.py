@@ -1,4 +1,4 @@
-"""`fedvlm audit keygen|verify`: the server's signing key, and an auditor's check of a run directory."""
+"""`fedvlm audit keygen|verify|report`: the server's signing key, an auditor's check of a run directory, its report."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from audit.errors import AuditError
 from audit.keys import generate_keypair, load_public_key
 from audit.log import LOG_NAME
+from audit.report import write_report
 from audit.verify import verify_files, verify_log
 from contract.run_config import ConfigError
 from server.run_dir import RunDir
@@ -54,6 +55,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    root = Path(args.run_dir)
+    if not root.is_dir():
+        raise ConfigError(f"{root}: not a folder")
+    try:
+        path, record = write_report(root, Path(args.out) if args.out else None)
+    except OSError as error:
+        raise ConfigError(f"cannot write the report: {error}") from None
+    audit = "audit log verified" if record.audit.verified else f"audit log FAILED: {record.audit.message}"
+    run = "run complete" if record.audit.complete else "run INCOMPLETE"
+    print(f"wrote {path} ({audit}; {run})")
+    return 0
+
+
 def add_audit_commands(commands: argparse._SubParsersAction) -> None:
     """The `audit` command group."""
     group = commands.add_parser("audit", help="the run's tamper-evident audit log")
@@ -65,3 +80,7 @@ def add_audit_commands(commands: argparse._SubParsersAction) -> None:
     verify.add_argument("run_dir", metavar="RUN_DIR")
     verify.add_argument("--public-key", help="the server's public key (PEM): every entry must carry its signature")
     verify.set_defaults(handler=cmd_verify)
+    report = audit.add_parser("report", help="write a self-contained HTML report of a run directory")
+    report.add_argument("run_dir", metavar="RUN_DIR")
+    report.add_argument("--out", metavar="FILE", help="the HTML file (default: RUN_DIR/report.html)")
+    report.set_defaults(handler=cmd_report)

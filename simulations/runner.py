@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import torch
 from flwr.simulation import run_simulation
 
+from audit.report import write_report
 from client.app import build_client_app
 from contract.data_layout import SERVER_EVAL, site_folder
 from contract.run_config import ConfigError, RunConfig
@@ -96,6 +98,14 @@ def record_canaries(config: RunConfig, run_dir: RunDir) -> None:
             write_canaries(site_folder(run_dir.data, adversary.site), site_canaries(config.data.seed, adversary.site))
 
 
+def report(out_dir: Path) -> None:
+    """Write RUN_DIR/report.html; a failure is one line on stderr and never hides the run's result."""
+    try:
+        write_report(out_dir)
+    except Exception as error:  # the run's own outcome matters more than its report
+        print(f"fedvlm: report.html not written: {type(error).__name__}: {error}", file=sys.stderr)
+
+
 def simulate(config: RunConfig, out_dir: Path, resume: bool = False) -> None:
     """Build the base model (cached) and write synthetic data if asked, then run the apps under Ray."""
     config.model.directory()
@@ -126,6 +136,7 @@ def simulate(config: RunConfig, out_dir: Path, resume: bool = False) -> None:
     finally:
         flwr_log.removeFilter(_for_users)
         shutil.rmtree(ray_tmp, ignore_errors=True)
+    report(out_dir)
     rounds = [row for row in RunDir(out_dir).read_metrics() if row["round"] > 0]
     if rounds and not any(row["participants"] for row in rounds):
         raise NoRoundTrained(
