@@ -79,6 +79,8 @@ def timeline_section(record: RunRecord) -> str:
         attribution = row.get("attribution") or {}
         quarantined = row.get("quarantined") or {}
         status = esc(row.get("status", "—")) + (f": {esc(row['reason'])}" if row.get("reason") else "")
+        if row.get("accepted") and attribution.get("suspects"):
+            status += f" without {esc(', '.join(attribution['suspects']))} (the full aggregate failed)"
         lines.append(
             [
                 str(row["round"]),
