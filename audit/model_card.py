@@ -29,6 +29,7 @@ def site_names(record: RunRecord) -> list[str]:
 
 
 def _data(record: RunRecord) -> str:
+    """The data's source and the last training round's record counts."""
     root = record.setting("data", "root", "")
     source = (
         f"the data under data.root = {root}"
@@ -48,6 +49,7 @@ def _data(record: RunRecord) -> str:
 
 
 def _settings(record: RunRecord, section_name: str, keys: tuple[str, ...]) -> str:
+    """`key = value` for each of keys set in the config section."""
     values = [
         f"{key} = {record.setting(section_name, key)}" for key in keys if record.setting(section_name, key) is not None
     ]
@@ -55,6 +57,7 @@ def _settings(record: RunRecord, section_name: str, keys: tuple[str, ...]) -> st
 
 
 def _privacy(record: RunRecord) -> str:
+    """The PII filter, DP settings and the last round's ε, as a list."""
     pii = "on" if record.setting("privacy.pii", "enabled", False) else "OFF"
     operator = record.setting("privacy.pii", "default_operator", "—")
     items = [f"PII filter: {pii} (default operator {operator}, OCR {record.setting('privacy.pii', 'ocr', '—')})."]
@@ -78,6 +81,7 @@ def _privacy(record: RunRecord) -> str:
 
 
 def _results(record: RunRecord) -> str:
+    """The delivered adapter's accuracy, by group, on server-eval and the sites' held-out splits."""
     accepted = record.last_accepted
     if not accepted:
         return para("No accepted round: no results.")
@@ -100,6 +104,7 @@ def _results(record: RunRecord) -> str:
 
 
 def _limitations(record: RunRecord) -> str:
+    """What the figures do not show, as a list."""
     total = record.last_accepted.get("utility", {}).get("total")
     items = [
         f"Evaluated on {num(total)} server-eval questions: small groups give wide error bars.",

@@ -7,6 +7,7 @@ import io
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 STATUS_MARKERS = {"accepted": ("o", "tab:green"), "rejected": ("X", "tab:red"), "skipped": ("s", "tab:gray")}
 
@@ -19,9 +20,13 @@ def _data_uri(figure: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _axes(title: str, ylabel: str) -> tuple[Figure, object]:
+def _axes(title: str, ylabel: str, rounds: bool = True) -> tuple[Figure, object]:
+    """A figure with one titled axes; rounds: x is the round number (integer ticks)."""
     figure = Figure(figsize=(8, 3.6))
     axes = figure.add_subplot()
+    if rounds:
+        axes.set_xlabel("round")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title(title)
     axes.set_ylabel(ylabel)
     axes.grid(alpha=0.3)
@@ -29,6 +34,7 @@ def _axes(title: str, ylabel: str) -> tuple[Figure, object]:
 
 
 def _number(value: object) -> bool:
+    """Whether value is a real number (not a bool)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -44,7 +50,6 @@ def utility_plot(rows: list[dict]) -> str | None:
         chosen = [(x, y) for x, y, s in points if s == status]
         if chosen:
             axes.scatter(*zip(*chosen), marker=marker, color=colour, s=50, label=status, zorder=3)
-    axes.set_xlabel("round")
     axes.legend(loc="lower right")
     return _data_uri(figure)
 
@@ -59,7 +64,7 @@ def group_plot(groups: dict) -> str | None:
     ]
     if not bars:
         return None
-    figure, axes = _axes("Accuracy per group", "accuracy")
+    figure, axes = _axes("Accuracy per group", "accuracy", rounds=False)
     axes.bar([label for label, _ in bars], [accuracy for _, accuracy in bars], color="tab:blue")
     axes.set_ylim(0, 1)
     axes.tick_params(axis="x", labelrotation=30)
@@ -79,7 +84,6 @@ def bias_plot(rows: list[dict]) -> str | None:
     figure, axes = _axes("Bias gate: largest between-group accuracy difference", "difference")
     for attribute, points in lines.items():
         axes.plot(*zip(*points), marker="o", label=attribute)
-    axes.set_xlabel("round")
     axes.legend(loc="upper right")
     return _data_uri(figure)
 
@@ -105,6 +109,5 @@ def epsilon_plot(rows: list[dict]) -> str | None:
         line = axes.plot(*zip(*points), marker="o", label=name)[0]
         if name in budgets:
             axes.axhline(budgets[name], linestyle="--", color=line.get_color(), label=f"{name} budget")
-    axes.set_xlabel("round")
     axes.legend(loc="upper left", fontsize="small")
     return _data_uri(figure)

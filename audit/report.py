@@ -34,6 +34,7 @@ img{max-width:100%}
 
 
 def _banners(record: RunRecord) -> str:
+    """The audit verdict and the run's completeness, at the top of the page."""
     audit = record.audit
     verified = (
         f'<div class="banner ok">Audit log: verified ({esc(audit.message)})</div>'
@@ -67,7 +68,7 @@ def audit_section(record: RunRecord) -> str:
         ["config.toml SHA-256 (run-start)", start.get("config_sha256", "—")],
         ["code", ", ".join(f"{key} {value}" for key, value in sorted(code.items())) or "—"],
     ]
-    body = table(["", ""], [[esc(key), esc(value)] for key, value in rows])
+    body = table(["item", "value"], [[esc(key), esc(value)] for key, value in rows])
     if record.problems:
         body += para("Missing or unreadable in the run folder: " + "; ".join(record.problems), "warn")
     return section("audit", "Audit status", body)

@@ -48,6 +48,7 @@ def utility_section(record: RunRecord) -> str:
 
 
 def _bias_table(rows: list[dict]) -> str:
+    """The bias gate's figures per round and attribute."""
     lines = []
     for row in rows:
         figures = row.get("gates", {}).get("bias", {}).get("figures") or {}
@@ -60,15 +61,20 @@ def _bias_table(rows: list[dict]) -> str:
     return table(["round", "attribute", "difference", "current", "widening", "standard error"], lines)
 
 
+def _verdict(passed: object) -> str:
+    """passed, failed or not judged (None), coloured."""
+    if passed is None:
+        return '<span class="muted">not judged</span>'
+    return '<span class="good">passed</span>' if passed else '<span class="bad">failed</span>'
+
+
 def _gate_cell(result: dict) -> str:
+    """A gate's verdict, mode and reason (or the error it raised)."""
+    mode = f" ({esc(result.get('mode', '—'))})"
     if "error" in result:
-        return f'<span class="bad">raised {esc(result["error"])}</span> ({esc(result.get("mode", ""))})'
-    passed = result.get("passed")
-    mark = {True: '<span class="good">passed</span>', False: '<span class="bad">failed</span>'}.get(
-        passed, '<span class="muted">not judged</span>'
-    )
+        return f'<span class="bad">raised {esc(result["error"])}</span>{mode}'
     reason = f": {esc(result['reason'])}" if result.get("reason") else ""
-    return f"{mark} ({esc(result.get('mode', ''))}){reason}"
+    return f"{_verdict(result.get('passed'))}{mode}{reason}"
 
 
 def timeline_section(record: RunRecord) -> str:
@@ -97,6 +103,7 @@ def timeline_section(record: RunRecord) -> str:
 
 
 def _attribution_tables(rows: list[dict]) -> str:
+    """Each attribution's suspects and leave-one-site-out trials."""
     parts = []
     for row in rows:
         attribution = row.get("attribution")
@@ -105,7 +112,7 @@ def _attribution_tables(rows: list[dict]) -> str:
         trials = [
             [
                 esc(site),
-                _gate_cell({"passed": trial.get("passed")}),
+                _verdict(trial.get("passed")),
                 num(trial.get("vqa_accuracy")),
                 esc(", ".join(trial.get("failed_gates", [])) or "—"),
             ]

@@ -72,6 +72,7 @@ class RunRecord:
 
 
 def _rows(path: Path, problems: list[str]) -> list[dict]:
+    """metrics.jsonl's round rows; unreadable lines are noted in problems."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
@@ -92,6 +93,7 @@ def _rows(path: Path, problems: list[str]) -> list[dict]:
 
 
 def _json(path: Path, problems: list[str]) -> dict:
+    """A JSON object file, or {} noted in problems."""
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -101,6 +103,7 @@ def _json(path: Path, problems: list[str]) -> dict:
 
 
 def _toml(path: Path, problems: list[str]) -> dict:
+    """A TOML file, or {} noted in problems."""
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -109,6 +112,7 @@ def _toml(path: Path, problems: list[str]) -> dict:
 
 
 def _run_id(path: Path, problems: list[str]) -> str | None:
+    """The federation_id file's run id, or None noted in problems."""
     try:
         return path.read_text(encoding="utf-8").strip()
     except OSError:

@@ -133,7 +133,11 @@ def build_run(run: Path, ended: bool = True, dp: bool = True) -> Path:
     (run / "federation_id").write_text(RUN_ID + "\n")
     log = AuditLog(run / LOG_NAME)
     start = {"run_id": RUN_ID, "base_model_hash": BASE_HASH, "code": {"package": "0.1.0"}}
-    log.append("run-start", start | {"environment_sha256": file_hash(run / "environment.json")})
+    hashes = {
+        "environment_sha256": file_hash(run / "environment.json"),
+        "config_sha256": file_hash(run / "config.toml"),
+    }
+    log.append("run-start", start | hashes)
     for row in _rows(dp):
         with (run / "metrics.jsonl").open("a", encoding="utf-8") as metrics:
             metrics.write(json.dumps(row) + "\n")
