@@ -1,4 +1,4 @@
-"""A run's audit log end to end: signed entries, a SIGKILL and a resume, then `fedvlm audit verify`."""
+"""A run's audit log end to end: signed entries, a SIGKILL and a resume, report.html, then `fedvlm audit verify`."""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ def test_a_signed_resumed_run_verifies_and_tampering_is_caught(tmp_path, tiny_mo
     assert all("signature" in entry for entry in entries)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert set(rows[1]["update_hashes"]) == {"site-0", "site-1"}
+    report = (out / "report.html").read_text(encoding="utf-8")  # written by the resumed simulate
+    assert "Audit log: verified" in report and "Run: complete" in report and "<td>signatures</td><td>present" in report
 
     public = keys / "audit_signing_key.pub.pem"
     result = _verify(out, "--public-key", str(public))
