@@ -1,5 +1,6 @@
 # Quickstart: `make demo` runs the demo federation into runs/demo/; `make test` runs the test suite.
-# Both install Debian's tesseract-ocr (the PII filter's OCR language data) if missing, create .venv and
+# Both install Debian's tesseract-ocr (the PII filter's OCR language data) and chromium (the report's render
+# test) if missing, create .venv and
 # install on first use exactly what requirements.lock lists (versions and hashes); `make lock` refreshes it.
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ LOCK := requirements.lock
 .PHONY: demo test bench clean system lock
 
 system:
-	@ls /usr/share/tesseract-ocr/*/tessdata/eng.traineddata >/dev/null 2>&1 || { \
+	@{ ls /usr/share/tesseract-ocr/*/tessdata/eng.traineddata && command -v chromium; } >/dev/null 2>&1 || { \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr chromium; }
 
