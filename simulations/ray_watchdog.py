@@ -1,8 +1,9 @@
 """A watchdog beside a simulation: when the run's process dies, even by SIGKILL, it ends every process of the
 run's private Ray instance (GCS, raylet, its agents, workers) and removes Ray's folder.
 
-Ray's agents are the raylet's children and outlive a killed driver for a while; the watchdog, in its own
-session, finds the instance by its private temp folder named in the raylet's and GCS's command lines.
+Ray's agents are the raylet's children and outlive a killed driver for a while, and once the raylet is gone
+nothing in their command lines names the run. So the watchdog, in its own session, keeps a list of the run's
+descendants while the run lives, and adds whatever still names the run's private Ray folder at the end.
 """
 
 from __future__ import annotations
@@ -32,21 +33,21 @@ def ray_processes(ray_tmp: Path) -> list[psutil.Process]:
     return list(found.values())
 
 
-def end_ray(ray_tmp: Path) -> None:
-    """SIGKILL the Ray instance living in ray_tmp (descendants collected first) and remove the folder."""
-    for process in ray_processes(ray_tmp):
-        with suppress(psutil.Error):
-            process.kill()
-    shutil.rmtree(ray_tmp, ignore_errors=True)
-
-
 def watch(run_pid: int, ray_tmp: Path) -> None:
-    """Wait for the run's process to end, then end its Ray instance."""
+    """Wait for the run's process to end, then SIGKILL every process it left and remove Ray's folder."""
+    me = psutil.Process().pid
+    left: dict[int, psutil.Process] = {}
     with suppress(psutil.NoSuchProcess):
         run = psutil.Process(run_pid)
         while run.is_running() and run.status() != psutil.STATUS_ZOMBIE:
+            with suppress(psutil.Error):
+                left.update({child.pid: child for child in run.children(recursive=True) if child.pid != me})
             time.sleep(POLL_SECONDS)
-    end_ray(ray_tmp)
+    left.update({process.pid: process for process in ray_processes(ray_tmp)})
+    for process in left.values():
+        with suppress(psutil.Error):
+            process.kill()  # psutil checks the process is still the one it saw (no PID reuse)
+    shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 @contextmanager
