@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from storage.durable import replace_file
+
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE")
 
 
@@ -75,6 +77,4 @@ def record(path: Path, environment: dict, resumed_from: int | None) -> None:
     else:
         recorded = json.loads(path.read_text(encoding="utf-8"))
         recorded["resumes"].append({"from_round": resumed_from, **environment})
-    staging = path.with_name(path.name + ".partial")
-    staging.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    staging.replace(path)
+    replace_file(path, json.dumps(recorded, indent=2, sort_keys=True) + "\n")

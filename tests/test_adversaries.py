@@ -37,6 +37,7 @@ from simulations.canaries import CANARIES_FILE, Canary, read_canaries, site_cana
 from simulations.runner import simulate
 from simulations.scenarios import descriptor
 from simulations.synth import write_scenario
+from tests.small_run import SMALL_RUN
 from vlm.records import METADATA, Record
 
 
@@ -263,11 +264,7 @@ def test_the_server_receives_the_sign_flipped_update_and_no_canary(tmp_path, tin
     config = load_config(
         None,
         [
-            "model.preset='tiny-test'",
-            "data.records_per_site=24",
-            "data.eval_records=16",
-            "train.local_steps=3",
-            "train.batch_size=4",
+            *SMALL_RUN,
             "federation.sites=2",
             "federation.rounds=2",
             "simulation.adversary=[{site = 0, kind = 'sign-flip'}, {site = 1, kind = 'pii-leak'}]",

@@ -10,6 +10,7 @@ from server.checkpoint import load_checkpoint
 from server.run_dir import RunDir
 from simulations.runner import simulate
 from tests.pii_checks import injected, leaked
+from tests.small_run import SMALL_RUN
 from vlm.adapters import state_hash
 
 pytestmark = pytest.mark.slow
@@ -30,11 +31,7 @@ def test_rejected_round_is_rolled_back_and_recorded(tmp_path, tiny_model_dir, mo
     config = load_config(
         None,
         [
-            "model.preset='tiny-test'",
-            "data.records_per_site=24",
-            "data.eval_records=16",
-            "train.local_steps=3",
-            "train.batch_size=4",
+            *SMALL_RUN,
             "federation.sites=2",
             "federation.rounds=2",
             "aggregation.strategy='fedadam'",

@@ -12,15 +12,12 @@ from evaluation import gates
 from server import federation
 from server.run_dir import RunDir
 from simulations.runner import simulate
+from tests.small_run import SMALL_RUN
 
 pytestmark = pytest.mark.slow
 
 SMALL = [
-    "model.preset='tiny-test'",
-    "data.records_per_site=24",
-    "data.eval_records=16",
-    "train.local_steps=3",
-    "train.batch_size=4",
+    *SMALL_RUN,
     "aggregation.strategy='fedadam'",
     "gates.utility.mode='warn'",  # the real gates judge and record; on the near-chance tiny-test model they warn
     "gates.bias.mode='warn'",

@@ -22,24 +22,14 @@ from evaluation.utility import score_vqa
 from server.checkpoint import load_checkpoint
 from simulations.synth import write_scenario
 from tests.pii_checks import injected, leaked, run_outputs
+from tests.small_run import SMALL_RUN_ARGS
 from vlm.adapters import state_bytes, state_hash
 from vlm.loading import compute_dtype, load_base, select_device
 from vlm.records import load_dataset
 
 pytestmark = pytest.mark.slow
 
-SMALL = [
-    "--set",
-    "model.preset='tiny-test'",
-    "--set",
-    "data.records_per_site=24",
-    "--set",
-    "data.eval_records=16",
-    "--set",
-    "train.local_steps=3",
-    "--set",
-    "train.batch_size=4",
-]
+SMALL = SMALL_RUN_ARGS
 
 
 def _fedvlm(*args: str) -> list[str]:

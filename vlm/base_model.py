@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from filelock import FileLock
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
 from transformers.models.clip import CLIPImageProcessorPil
 
+from storage.durable import replace_folder
 from vlm.collate import TextPair, encode_batch, per_sample_loss
 from vlm.presets import TinyPreset, get_preset
 from vlm.pretraining_data import examples, tokenizer_corpus
@@ -128,15 +128,15 @@ def ensure_base_model(preset_name: str) -> Path:
     with FileLock(str(target) + ".lock"):
         if (target / BUILD_INFO).is_file():
             return target
-        staging = target.with_name(target.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
         with one_torch_thread():
             model, processor = build_untrained(preset)
             final_loss = pretrain(model, processor, preset)
-        model.save_pretrained(staging)
-        processor.save_pretrained(staging)
         info = {"preset": preset.name, "fingerprint": fingerprint, "final_loss": final_loss}
-        (staging / BUILD_INFO).write_text(json.dumps(info, indent=2))
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
+
+        def write(staging: Path) -> None:
+            model.save_pretrained(staging)
+            processor.save_pretrained(staging)
+            (staging / BUILD_INFO).write_text(json.dumps(info, indent=2))
+
+        replace_folder(target, write)
     return target
