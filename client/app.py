@@ -88,11 +88,12 @@ def _prepare(msg: Message, node: NodeConfig, role: SiteRole | None = None):
     model, processor = site_model(str(model_dir), config.lora)
     load_adapter_state(model, msg.content[ARRAYS].to_torch_state_dict())
     folder, schema = str(node.data_folder(instruction)), config.data.attribute_schema()
-    data = site_data(folder, config.data.holdout_fraction, config.privacy.pii, schema)
+    pii_cache = node.pii_cache_folder()
+    data = site_data(folder, config.data.holdout_fraction, config.privacy.pii, schema, pii_cache)
     if role is not None:
         if role.skips_pii_filter:
             raw_settings = config.privacy.pii.model_copy(update={"enabled": False})
-            raw = site_data(folder, config.data.holdout_fraction, raw_settings, schema)
+            raw = site_data(folder, config.data.holdout_fraction, raw_settings, schema, pii_cache)
             data = replace(raw, load_report=data.load_report, filter_counts=data.filter_counts)
         data = replace(data, train=role.records(data.train))
     return instruction, model, processor, data

@@ -57,9 +57,16 @@ def _log_problems(report: LoadReport | None) -> None:
 
 @cache
 def site_data(
-    data_path: str, holdout_fraction: float, pii_settings: PiiSettings, schema: AttributeSchema | None = None
+    data_path: str,
+    holdout_fraction: float,
+    pii_settings: PiiSettings,
+    schema: AttributeSchema | None = None,
+    pii_cache: str | None = None,
 ) -> SiteData:
-    """Load, validate, PII-filter and split a site folder (cached for the life of the process)."""
+    """Load, validate, PII-filter and split a site folder (cached for the life of the process).
+
+    The filtered copy is kept in pii_cache (a deployed site's state-path/pii), else in the fedvlm cache.
+    """
     schema = schema or AttributeSchema()
     try:
         records, report = load_dataset(Path(data_path), schema)
@@ -67,7 +74,8 @@ def site_data(
         _log_problems(error.report)
         raise
     _log_problems(report)
-    clean, filter_counts = filter_records(Path(data_path), records, pii_settings, schema)
+    cache = Path(pii_cache) if pii_cache else None
+    clean, filter_counts = filter_records(Path(data_path), records, pii_settings, schema, cache)
     holdout = [r for r in clean if _in_holdout(r, holdout_fraction)]
     train = [r for r in clean if not _in_holdout(r, holdout_fraction)]
     if not train:

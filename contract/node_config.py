@@ -16,7 +16,7 @@ PARTITION_ID = "partition-id"  # set by the Simulation Engine
 SITE_NAME = "site-name"
 DATA_PATH = "data-path"
 MODEL_PATH = "model-path"
-STATE_PATH = "state-path"  # the site's own folder for its privacy ledger
+STATE_PATH = "state-path"  # the site's own folder for its state: privacy ledger, PII-filtered copy and report
 DP_BUDGET = "dp-budget-epsilon"  # a site may set a lower budget than the federation's
 
 
@@ -87,3 +87,7 @@ class NodeConfig:
         if self.partition_id is not None and instruction.site_state_root:
             return Path(instruction.site_state_root) / self.site
         raise NodeConfigError(f"DP needs a folder for the privacy ledger: set node-config '{STATE_PATH}'")
+
+    def pii_cache_folder(self) -> str | None:
+        """Deployment with state-path: state-path/pii keeps the site's PII-filtered copies and reports; else None."""
+        return str(Path(self.state_path) / "pii") if self.state_path is not None else None

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from contract.run_config import ConfigError, RunConfig, load_config
 from fedvlm.audit_cli import add_audit_commands
-from fedvlm.cli_args import output_folder, positive_int, written_whole
+from fedvlm.cli_args import clear_run_dir, output_folder, positive_int, written_whole
+from fedvlm.federation_cli import add_federation_commands
 from fedvlm.pii_cli import add_pii_commands
-from server.run_dir import MARKER, RunDir
+from server.run_dir import RunDir
 
 
 def _rounds_done(out: Path) -> int:
@@ -37,16 +38,6 @@ def _simulate_config(args: argparse.Namespace, out: Path) -> RunConfig:
     return load_config(args.config, list(args.set) + rounds + sites)
 
 
-def _clear_run_dir(out: Path, overwrite: bool) -> None:
-    if not out.exists() or not any(out.iterdir()):
-        return
-    if not overwrite:
-        raise ConfigError(f"{out}: run directory exists; pass --resume to continue it or --overwrite")
-    if not RunDir(out).is_run():
-        raise ConfigError(f"{out}: not a fedvlm run directory (no {MARKER} written by fedvlm); refusing to delete it")
-    shutil.rmtree(out)
-
-
 def cmd_simulate(args: argparse.Namespace) -> int:
     from simulations.runner import NoRoundTrained, preflight, simulate
 
@@ -56,7 +47,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     config = _simulate_config(args, out)
     preflight(config)
     if not args.resume:
-        _clear_run_dir(out, args.overwrite)
+        clear_run_dir(out, args.overwrite)
     try:
         simulate(config, out, resume=args.resume)
     except NoRoundTrained as error:
@@ -120,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_pii_commands(commands)
     add_audit_commands(commands)
+    add_federation_commands(commands)
     return parser
 
 

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from contract.run_config import ConfigError
+from server.run_dir import MARKER, RunDir
 
 
 def positive_int(text: str) -> int:
@@ -42,3 +43,14 @@ def written_whole(out: Path) -> Iterator[Path]:
         staging.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def clear_run_dir(out: Path, overwrite: bool) -> None:
+    """Make way for a new run in out: refuse a non-empty folder unless overwrite, and never one fedvlm did not write."""
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise ConfigError(f"{out}: run directory exists; pass --resume to continue it or --overwrite")
+    if not RunDir(out).is_run():
+        raise ConfigError(f"{out}: not a fedvlm run directory (no {MARKER} written by fedvlm); refusing to delete it")
+    shutil.rmtree(out)

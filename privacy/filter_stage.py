@@ -39,10 +39,11 @@ def _dataset_hash(folder: Path, records: list[Record], settings: PiiSettings, sc
 
 
 def filtered_copy(
-    folder: Path, records: list[Record], settings: PiiSettings, schema: AttributeSchema
+    folder: Path, records: list[Record], settings: PiiSettings, schema: AttributeSchema, cache: Path | None = None
 ) -> tuple[Path, PiiReport]:
-    """The filtered dataset for these records (written on first use) and the filter's report."""
-    target = cache_root() / "pii" / _dataset_hash(folder, records, settings, schema)[:32]
+    """The filtered dataset for these records (written on first use into cache, default the fedvlm cache's pii/)
+    and the filter's report."""
+    target = (cache or cache_root() / "pii") / _dataset_hash(folder, records, settings, schema)[:32]
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
         if not (target / COMPLETE).is_file():
@@ -54,16 +55,21 @@ def filtered_copy(
 
 
 def filter_records(
-    folder: Path, records: list[Record], settings: PiiSettings, schema: AttributeSchema | None = None
+    folder: Path,
+    records: list[Record],
+    settings: PiiSettings,
+    schema: AttributeSchema | None = None,
+    cache: Path | None = None,
 ) -> tuple[list[Record], dict[str, int]]:
     """Records allowed into training, and the counts of what the filter did (never values).
 
-    records were loaded with schema (default: the demo's), so the copy holds declared attributes only.
+    records were loaded with schema (default: the demo's), so the copy holds declared attributes only; the filtered
+    copy lives in cache (see filtered_copy).
     """
     schema = schema or AttributeSchema()
     if not settings.enabled:
         return list(records), {"pii-enabled": 0, **PiiReport().as_metrics()}
-    copy, report = filtered_copy(folder, records, settings, schema)
+    copy, report = filtered_copy(folder, records, settings, schema, cache)
     filtered = load_dataset(copy, schema)[0] if report.events["records-out"] else []
     return [_as_source(record, records) for record in filtered], {"pii-enabled": 1, **report.as_metrics()}
 

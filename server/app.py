@@ -36,10 +36,17 @@ def build_server_app(config: RunConfig, out_dir: Path, resume: bool) -> ServerAp
 app = ServerApp()
 
 
+def run_overrides(text: str) -> list[str]:
+    """The run config's `overrides`: 'section.key=value' entries separated by ';' (as `fedvlm simulate --set`)."""
+    return [entry.strip() for entry in text.split(";") if entry.strip()]
+
+
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    """Entry point for `flwr run .`: run config keys config, out-dir, resume (resume uses RUN_DIR/config.toml)."""
+    """Entry point for `flwr run .` (Deployment Engine or simulation): run config keys config, overrides, out-dir,
+    resume (resume reads RUN_DIR/config.toml, overrides apply on top)."""
     run_config = context.run_config
     out_dir, resume = Path(str(run_config["out-dir"])), bool(run_config.get("resume", False))
-    config = load_config(RunDir(out_dir).config if resume else (str(run_config.get("config", "")) or None))
+    source = RunDir(out_dir).config if resume else (str(run_config.get("config", "")) or None)
+    config = load_config(source, run_overrides(str(run_config.get("overrides", ""))))
     start(grid, config, out_dir, resume)

@@ -1,0 +1,1 @@
+"""A local, secured Flower federation for trying fedvlm's Deployment Engine path on one machine."""

@@ -1,0 +1,247 @@
+"""A secured local federation on loopback: a SuperLink with TLS and SuperNode authentication, N registered
+SuperNodes on synthetic site data, `flwr run` of fedvlm's app, and every process stopped by PID at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from contract.data_layout import site_folder, site_name
+from contract.run_config import RunConfig
+from deployment.credentials import NodeKey, TlsFiles, private_folder, write_node_key, write_tls_files
+from deployment.processes import Service, Services, free_port, wait_for_port
+from deployment.refusals import refusal_reason
+from deployment.wire import CountingRelay, WireCount
+from server.run_dir import RunDir
+from simulations.synth import write_scenario
+
+APP_DIR = Path(__file__).resolve().parents[1]  # the fedvlm project: pyproject.toml names the Flower app
+CONNECTION = "fedvlm-local"
+BIN = Path(sys.executable).parent  # flower-superlink, flower-supernode, flower-superexec and flwr beside python
+
+
+class FederationError(RuntimeError):
+    """The local federation could not do what was asked; the message is one line for the user."""
+
+
+@dataclass
+class Site:
+    """A SuperNode of the federation: its name, key, folders, relay and process."""
+
+    name: str
+    key: NodeKey
+    data: Path
+    state: Path
+    relay: CountingRelay | None = None
+    service: Service | None = None
+
+    @property
+    def wire(self) -> WireCount:
+        """Bytes this site exchanged with the SuperLink so far."""
+        return self.relay.count if self.relay else WireCount()
+
+
+@dataclass
+class LocalFederation:
+    """One SuperLink and its SuperNodes on loopback, for a config; use as a context manager (stops everything)."""
+
+    config: RunConfig
+    out: Path
+    say: Callable[[str], None] = print
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="fedvlm-federation-")))
+    sites: list[Site] = field(default_factory=list)
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        os.chmod(self.workdir, 0o700)
+        self.keys = private_folder(self.workdir / "keys")
+        self.tls: TlsFiles = write_tls_files(self.keys)
+        home = self.workdir / "flwr-home"
+        home.mkdir()
+        (self.workdir / "logs").mkdir()
+        env = {
+            **os.environ,
+            "FLWR_HOME": str(home),
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+        }
+        self.services = Services(env, self.workdir / "logs")
+        self.run_dir = RunDir(self.out)
+
+    def __enter__(self) -> LocalFederation:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop every process started, by PID, and the relays; remove the private folder (keys, logs)."""
+        self.services.stop_all()
+        for site in self.sites:
+            if site.relay is not None:
+                site.relay.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # ---- set-up -------------------------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Build the base model (cached) and write the synthetic site datasets into the run directory's data/."""
+        self.config.model.directory()
+        self.run_dir.mark()
+        if not self.run_dir.data.is_dir():
+            write_scenario(
+                self.config.data.scenario,
+                self.config.federation.sites,
+                self.run_dir.data,
+                records_per_site=self.config.data.records_per_site,
+                eval_records=self.config.data.eval_records,
+                seed=self.config.data.seed,
+                descriptors=self.config.data.descriptors,
+            )
+        for index in range(self.config.federation.sites):
+            name = site_name(index)
+            self.sites.append(
+                Site(
+                    name,
+                    write_node_key(self.keys, name),
+                    site_folder(self.run_dir.data, index),
+                    self.run_dir.site_state / name,
+                )
+            )
+
+    def start_superlink(self, tls: TlsFiles | None = None) -> None:
+        """flower-superlink with TLS and SuperNode authentication; its state in a database that survives a restart."""
+        tls = tls or self.tls
+        self.port = self.port or free_port()
+        self._write_connection()
+        link = self.services.start(
+            "superlink",
+            [
+                str(BIN / "flower-superlink"),
+                "--ssl-ca-certfile", str(tls.ca_certificate),
+                "--ssl-certfile", str(tls.server_certificate),
+                "--ssl-keyfile", str(tls.server_key),
+                "--enable-supernode-auth",
+                "--database", str(self.workdir / "superlink.db"),
+                "--port", str(self.port),
+            ],
+        )  # fmt: skip
+        wait_for_port("127.0.0.1", self.port, 60, link)
+
+    def _write_connection(self) -> None:
+        config = (
+            f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
+            f'address = "127.0.0.1:{self.port}"\nroot-certificates = "{self.tls.ca_certificate}"\n'
+        )
+        (Path(self.services.env["FLWR_HOME"]) / "config.toml").write_text(config, encoding="utf-8")
+
+    def register(self, key: NodeKey) -> int:
+        """`flwr supernode register`: admit key's SuperNode; its node id."""
+        result = self._flwr("supernode", "register", str(key.public), CONNECTION, "--format", "json")
+        return int(json.loads(result.stdout)["node-id"])
+
+    def start_supernode(self, site: Site) -> None:
+        """flower-supernode for site, over TLS with its key, through a relay that counts its bytes."""
+        if site.relay is None:
+            site.relay = CountingRelay("127.0.0.1", self.port)
+            site.relay.start()
+        site.state.mkdir(parents=True, exist_ok=True)
+        node_config = f"data-path='{site.data}' state-path='{site.state}' site-name='{site.name}'"
+        site.service = self.services.start(site.name, self._supernode_command(site.relay.port, site.key, node_config))
+
+    def _supernode_command(
+        self, link_port: int, key: NodeKey | None, node_config: str, ca: Path | None = None, insecure: bool = False
+    ) -> list[str]:
+        command = [str(BIN / "flower-supernode"), "--superlink", f"127.0.0.1:{link_port}", "--port", str(free_port())]
+        command += ["--insecure"] if insecure else ["--root-certificates", str(ca or self.tls.ca_certificate)]
+        if key is not None:
+            command += ["--auth-supernode-private-key", str(key.private)]
+        return command + ["--node-config", node_config]
+
+    def wait_online(self, count: int, timeout_s: float = 120) -> None:
+        """Return once count SuperNodes are online; name a SuperNode that exited, and why."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for site in self.sites:
+                if site.service is not None and site.service.process.poll() is not None:
+                    why = (
+                        refusal_reason(site.service.log_text()) or f"exited with code {site.service.process.returncode}"
+                    )
+                    raise FederationError(f"{site.name} refused: {why}")
+            nodes = json.loads(self._flwr("supernode", "list", CONNECTION, "--format", "json").stdout)["nodes"]
+            if sum(node.get("status") == "online" for node in nodes) >= count:
+                return
+            time.sleep(1)
+        raise FederationError(f"fewer than {count} SuperNodes online after {timeout_s:.0f} s")
+
+    def refusal_of(
+        self, name: str, key: NodeKey | None, ca: Path | None = None, insecure: bool = False, timeout_s: float = 60
+    ) -> str | None:
+        """Start a SuperNode that should be refused; why it was (one line), or None if it was let in."""
+        service = self.services.start(name, self._supernode_command(self.port, key, "", ca, insecure))
+        try:
+            service.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.services.stop(service)
+            return None
+        return refusal_reason(service.log_text()) or f"exited with code {service.process.returncode}"
+
+    # ---- the run -----------------------------------------------------------------------------------------------
+
+    def run_app(
+        self, resume: bool = False, timeout_s: float = 3600, on_row: Callable[[dict], None] | None = None
+    ) -> int:
+        """`flwr run` fedvlm's app on this federation and follow it to its end (on_row sees each new metrics row);
+        the run id."""
+        config_file = self.workdir / "fedvlm.toml"
+        config_file.write_text(self.config.to_toml(), encoding="utf-8")
+        run_config = self.workdir / "run-config.toml"
+        run_config.write_text(
+            f'config = "{config_file}"\nout-dir = "{self.out.resolve()}"\nresume = {str(resume).lower()}\n',
+            encoding="utf-8",
+        )
+        submitted = self._flwr("run", str(APP_DIR), CONNECTION, "--run-config", str(run_config), "--format", "json")
+        run_id = int(json.loads(submitted.stdout)["run-id"])
+        self.wait_for_run(run_id, timeout_s, on_row)
+        return run_id
+
+    def wait_for_run(self, run_id: int, timeout_s: float, on_row: Callable[[dict], None] | None = None) -> str:
+        """Wait for the run to finish; its final status, or FederationError if it did not complete."""
+        deadline, seen = time.monotonic() + timeout_s, len(self.run_dir.read_metrics())
+        while time.monotonic() < deadline:
+            self.services.note_descendants()
+            status = self.run_status(run_id)
+            rows = self.run_dir.read_metrics()
+            for row in rows[seen:] if on_row else ():
+                on_row(row)
+            seen = len(rows)
+            if status.startswith("finished"):
+                if status != "finished:completed":
+                    raise FederationError(f"run {run_id} ended {status} (the ServerApp's log: flwr log {run_id})")
+                return status
+            time.sleep(2)
+        raise FederationError(f"run {run_id} did not finish within {timeout_s:.0f} s")
+
+    def run_status(self, run_id: int) -> str:
+        """The run's status as `flwr ls` gives it, e.g. 'running' or 'finished:completed'."""
+        listing = json.loads(self._flwr("ls", CONNECTION, "--run-id", str(run_id), "--format", "json").stdout)
+        return str(listing["runs"][0]["status"])
+
+    def _flwr(self, *args: str) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [str(BIN / "flwr"), *args], env=self.services.env, capture_output=True, text=True, timeout=120
+        )
+        if result.returncode != 0:
+            detail = (result.stdout.strip() or result.stderr.strip()).splitlines()
+            raise FederationError(
+                f"flwr {args[0]} {args[1] if len(args) > 1 else ''}: {detail[-1] if detail else 'failed'}"
+            )
+        return result
