@@ -49,7 +49,8 @@ log = logging.getLogger("fedvlm.site")
 
 
 class SiteFailure(RuntimeError):
-    """What the server learns of a failed site: the error's type, never its message (paths, text)."""
+    """What the server learns of a failed site: its name and the error's type, with the message only when fedvlm
+    wrote it (files, lines, fields, never values; the site's data-path shown as <data-path>)."""
 
 
 OWN_PACKAGES = ("client", "contract", "fedvlm", "privacy", "vlm", "evaluation", "server", "simulations", "storage")
@@ -71,10 +72,14 @@ def _contained(handler: Callable[[Message, Context], Message]) -> Callable[[Mess
         try:
             return handler(msg, context)
         except Exception as error:
-            # The details stay in the site's log: one line, the traceback at debug level only.
-            log.error("site %s failed: %s", handler.__name__, describe_failure(error))
+            # The traceback stays in the site's log, at debug level only.
+            node = NodeConfig.from_context(context)
+            reason = describe_failure(error)
+            if node.data_path:
+                reason = reason.replace(node.data_path, "<data-path>")
+            log.error("site %s failed: %s", handler.__name__, reason)
             log.debug("site %s failed", handler.__name__, exc_info=True)
-            raise SiteFailure(type(error).__name__) from None
+            raise SiteFailure(f"{node.site}: {reason}") from None
 
     return run
 

@@ -145,8 +145,7 @@ class LocalFederation:
 
     def register(self, key: NodeKey) -> int:
         """`flwr supernode register`: admit key's SuperNode; its node id."""
-        result = self._flwr("supernode", "register", str(key.public), CONNECTION, "--format", "json")
-        return int(json.loads(result.stdout)["node-id"])
+        return int(self._flwr_json("supernode", "register", str(key.public), CONNECTION)["node-id"])
 
     def start_supernode(self, site: Site) -> None:
         """flower-supernode for site, over TLS with its key, through a relay that counts its bytes."""
@@ -176,7 +175,7 @@ class LocalFederation:
                         refusal_reason(site.service.log_text()) or f"exited with code {site.service.process.returncode}"
                     )
                     raise FederationError(f"{site.name} refused: {why}")
-            nodes = json.loads(self._flwr("supernode", "list", CONNECTION, "--format", "json").stdout)["nodes"]
+            nodes = self._flwr_json("supernode", "list", CONNECTION)["nodes"]
             if sum(node.get("status") == "online" for node in nodes) >= count:
                 return
             time.sleep(1)
@@ -201,6 +200,13 @@ class LocalFederation:
     ) -> int:
         """`flwr run` fedvlm's app on this federation and follow it to its end (on_row sees each new metrics row);
         the run id."""
+        run_id = self.submit(resume)
+        self.wait_for_run(run_id, timeout_s, on_row)
+        return run_id
+
+    def submit(self, resume: bool = False) -> int:
+        """`flwr run` fedvlm's app with this federation's config into out (resume: continue the run there); the run
+        id."""
         config_file = self.workdir / "fedvlm.toml"
         config_file.write_text(self.config.to_toml(), encoding="utf-8")
         run_config = self.workdir / "run-config.toml"
@@ -208,10 +214,7 @@ class LocalFederation:
             f'config = "{config_file}"\nout-dir = "{self.out.resolve()}"\nresume = {str(resume).lower()}\n',
             encoding="utf-8",
         )
-        submitted = self._flwr("run", str(APP_DIR), CONNECTION, "--run-config", str(run_config), "--format", "json")
-        run_id = int(json.loads(submitted.stdout)["run-id"])
-        self.wait_for_run(run_id, timeout_s, on_row)
-        return run_id
+        return int(self._flwr_json("run", str(APP_DIR), CONNECTION, "--run-config", str(run_config))["run-id"])
 
     def wait_for_run(self, run_id: int, timeout_s: float, on_row: Callable[[dict], None] | None = None) -> str:
         """Wait for the run to finish; its final status, or FederationError if it did not complete."""
@@ -232,16 +235,22 @@ class LocalFederation:
 
     def run_status(self, run_id: int) -> str:
         """The run's status as `flwr ls` gives it, e.g. 'running' or 'finished:completed'."""
-        listing = json.loads(self._flwr("ls", CONNECTION, "--run-id", str(run_id), "--format", "json").stdout)
-        return str(listing["runs"][0]["status"])
+        return str(self._flwr_json("ls", CONNECTION, "--run-id", str(run_id))["runs"][0]["status"])
 
-    def _flwr(self, *args: str) -> subprocess.CompletedProcess:
+    def _flwr_json(self, *args: str) -> dict:
+        """Run a `flwr` command with JSON output; its answer, or FederationError with Flower's message."""
         result = subprocess.run(
-            [str(BIN / "flwr"), *args], env=self.services.env, capture_output=True, text=True, timeout=120
+            [str(BIN / "flwr"), *args, "--format", "json"],
+            env=self.services.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
-        if result.returncode != 0:
-            detail = (result.stdout.strip() or result.stderr.strip()).splitlines()
-            raise FederationError(
-                f"flwr {args[0]} {args[1] if len(args) > 1 else ''}: {detail[-1] if detail else 'failed'}"
-            )
-        return result
+        try:
+            answer = json.loads(result.stdout)
+        except json.JSONDecodeError:
+            answer = {"success": False, "error-message": (result.stderr.strip() or "no answer").splitlines()[-1]}
+        if result.returncode != 0 or answer.get("success") is False:
+            message = " ".join(str(answer.get("error-message", "failed")).split())
+            raise FederationError(f"flwr {' '.join(args[:2])}: {message}")
+        return answer

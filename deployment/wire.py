@@ -41,6 +41,11 @@ class CountingRelay:
             ready.set()
             self._loop.run_forever()
             server.close()
+            connections = asyncio.all_tasks(self._loop)
+            for task in connections:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*connections, return_exceptions=True))
+            self._loop.close()
 
         self._thread = threading.Thread(target=serve, name="wire-relay", daemon=True)
         self._thread.start()

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from contract.run_config import load_config
-from deployment.credentials import write_node_key
+from contract.run_config import ConfigError, load_config
+from deployment.credentials import LOOPBACK_NAMES, private_folder, write_node_key, write_tls_files
 from deployment.local_federation import FederationError, LocalFederation
 from fedvlm.cli_args import clear_run_dir, output_folder, positive_int
 
@@ -67,6 +67,24 @@ def cmd_up(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _new_private_folder(path: Path) -> Path:
+    if path.exists():
+        raise ConfigError(f"{path}: already exists; refusing to replace keys or certificates")
+    return private_folder(path)
+
+
+def cmd_certs(args: argparse.Namespace) -> int:
+    files = write_tls_files(_new_private_folder(Path(args.out)), (*args.host, *LOOPBACK_NAMES), days=args.days)
+    print(f"wrote {files.ca_certificate} (give it to every site), {files.server_certificate} and {files.server_key}")
+    return 0
+
+
+def cmd_node_key(args: argparse.Namespace) -> int:
+    key = write_node_key(_new_private_folder(Path(args.out)), args.name)
+    print(f"wrote {key.private} (keep it at the site) and {key.public} (register it: flwr supernode register)")
+    return 0
+
+
 def add_federation_commands(commands: argparse._SubParsersAction) -> None:
     """`fedvlm federation up`."""
     group = commands.add_parser("federation", help="a local federation on Flower's Deployment Engine")
@@ -82,3 +100,12 @@ def add_federation_commands(commands: argparse._SubParsersAction) -> None:
     up.add_argument("--with-intruder", action="store_true", help="also start an unregistered SuperNode")
     up.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     up.set_defaults(handler=cmd_up)
+    certs = federation.add_parser("certs", help="write a CA and the SuperLink's TLS certificate and key")
+    certs.add_argument("--out", required=True, help="a new folder (mode 0700)")
+    certs.add_argument("--host", action="append", default=[], help="the SuperLink's DNS name or address (repeat)")
+    certs.add_argument("--days", type=positive_int, default=365)
+    certs.set_defaults(handler=cmd_certs)
+    node_key = federation.add_parser("node-key", help="write a SuperNode's P-384 OpenSSH key pair")
+    node_key.add_argument("--out", required=True, help="a new folder (mode 0700)")
+    node_key.add_argument("--name", default="supernode", help="file name of the private key (public: NAME.pub)")
+    node_key.set_defaults(handler=cmd_node_key)

@@ -45,6 +45,8 @@ class RoundDisplay:
             f"loss {loss:>6}  vqa_accuracy {row['utility']['vqa_accuracy']:.3f}  {verdict}{epsilons}{refused}"
             f"{gate_line(row)}"
         )
+        for reason in row.get("site_failures", ()):
+            self.progress.console.print(f"  [red]site failed[/] {reason}", markup=True, highlight=False)
         if row["round"] > 0:
             self.progress.advance(self.task)
 

@@ -26,6 +26,7 @@ from server.quarantine import Quarantine, sampling_without
 from server.replies import (
     array_bytes,
     dp_by_site,
+    failure_reasons,
     pii_by_site,
     refused_budget,
     site_evaluation,
@@ -234,6 +235,8 @@ class Federation:
                 "up": sum(array_bytes(reply.content["arrays"]) for reply in usable),
             },
         }
+        if reasons := failure_reasons(replies):
+            row["site_failures"] = reasons
         if valid:
             row["update_hashes"] = {reply_site(reply): _update_hash(reply) for reply in valid}
             row["train"] = train_summary(valid)

@@ -1,19 +1,24 @@
-"""The same ServerApp and ClientApp on Flower's Deployment Engine: a local SuperLink, two SuperNodes, `flwr run`."""
+"""fedvlm on Flower's Deployment Engine, secured: TLS, SuperNode authentication, refusals, faults, `flwr run .`."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
+from audit.verify import verify_log
+from contract.run_config import load_config
+from deployment.credentials import private_folder, write_node_key, write_tls_files
+from deployment.local_federation import FederationError, LocalFederation
 from simulations.synth import write_scenario
+from tests.small_run import SMALL_RUN
 
 pytestmark = pytest.mark.slow
 
@@ -21,97 +26,180 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def flower_processes() -> list[psutil.Process]:
+    """Every running Flower process (SuperLink, SuperNode, SuperExec, app processes)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if any(name in command for name in ("flower-superlink", "flower-supernode", "flower-superexec", "flwr-")):
+            found.append(process)
+    return found
 
 
-def _wait_for_port(port: int, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+@pytest.fixture(autouse=True)
+def nothing_left_running():
+    """Each test starts and ends with no Flower process on the machine."""
+    assert flower_processes() == []
+    yield
+    deadline = time.monotonic() + 20
+    while flower_processes() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert flower_processes() == []
 
 
-def test_deployment_engine_runs_the_apps_on_node_data_paths(tmp_path, tiny_model_dir):
-    data = write_scenario("hospital", 2, tmp_path / "data", records_per_site=24, eval_records=16)
-    config = tmp_path / "fedvlm.toml"
-    config.write_text(
-        f'[model]\npreset = "tiny-test"\n[data]\nroot = "{data}"\n[train]\nlocal_steps = 3\nbatch_size = 4\n'
-        "[federation]\nrounds = 2\nsites = 2\n"
+def small_config(rounds: int, *extra: str):
+    return load_config(None, [*SMALL_RUN, "federation.sites=2", f"federation.rounds={rounds}", *extra])
+
+
+def rows_of(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_federation_up_runs_over_tls_and_refuses_an_unregistered_supernode(tmp_path, tiny_model_dir):
+    out = tmp_path / "run"
+    small = [part for override in SMALL_RUN for part in ("--set", override)]
+    result = subprocess.run(
+        [str(BIN / "fedvlm"), "federation", "up", "--sites", "2", "--rounds", "2", "--out", str(out)]
+        + ["--with-intruder", *small],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
-    link_port = _free_port()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "intruder refused: its public key is not registered" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    rows = rows_of(out)
+    assert [row["round"] for row in rows] == [0, 1, 2]
+    assert [row["aggregated_sites"] for row in rows[1:]] == [["site-0", "site-1"]] * 2
+    assert all(row["accepted"] for row in rows)
+    assert verify_log(out / "audit.jsonl", expected_run_id=(out / "federation_id").read_text().strip())
+    # each site's state (its PII-filtered copy) is kept under its state-path, across runs
+    assert {path.name for path in (out / "site-state").iterdir()} == {"site-0", "site-1"}
+    assert all(any((out / "site-state" / site / "pii").iterdir()) for site in ("site-0", "site-1"))
+
+
+def test_supernodes_without_the_right_credentials_are_refused_with_the_reason(tmp_path):
+    config = small_config(1)
+    with LocalFederation(config, tmp_path / "run") as federation:
+        federation.start_superlink()
+        registered = write_node_key(federation.keys, "registered")
+        federation.register(registered)
+        wrong_ca = write_tls_files(private_folder(tmp_path / "other-ca"))
+        assert "no authentication key" in federation.refusal_of("no-key", None)
+        assert "wrong CA" in federation.refusal_of("wrong-ca", registered, ca=wrong_ca.ca_certificate)
+        assert "plaintext" in federation.refusal_of("plaintext", registered, insecure=True)
+        assert "not registered" in federation.refusal_of("unregistered", write_node_key(federation.keys, "other"))
+
+
+def test_a_supernode_refuses_an_expired_superlink_certificate(tmp_path):
+    long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=90)
+    with LocalFederation(small_config(1), tmp_path / "run") as federation:
+        expired = write_tls_files(private_folder(tmp_path / "expired"), valid_from=long_ago, days=30)
+        federation.tls = expired
+        federation.start_superlink(expired)
+        with pytest.raises(FederationError, match="flwr supernode register: .*"):
+            federation.register(write_node_key(federation.keys, "site"))  # the flwr CLI refuses it too
+        assert "has expired" in federation.refusal_of("site", write_node_key(federation.keys, "other"))
+
+
+def _wait(condition, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise TimeoutError(what)
+
+
+def _app_process(service) -> psutil.Process | None:
+    """The app process (flwr-clientapp / flwr-serverapp) running under a SuperNode or SuperLink, if any."""
+    for child in psutil.Process(service.process.pid).children(recursive=True):
+        if any("flwr-clientapp" in part or "flwr-serverapp" in part for part in child.cmdline()):
+            return child
+    return None
+
+
+def test_a_supernode_killed_mid_round_is_left_out_and_rejoins(tmp_path, tiny_model_dir):
+    config = small_config(3, "federation.min_train_nodes=1", "federation.round_timeout_s=120")
+    out = tmp_path / "run"
+    with LocalFederation(config, out) as federation:
+        federation.prepare()
+        federation.start_superlink()
+        for site in federation.sites:
+            federation.register(site.key)
+            federation.start_supernode(site)
+        federation.wait_online(2)
+        killed = federation.sites[1]
+        run_id = federation.submit()
+        # Kill site-1's SuperNode while it trains in round 1 (its ClientApp process is running).
+        _wait(lambda: len(rows_of(out)) >= 1 if (out / "metrics.jsonl").exists() else False, 300, "round 0")
+        _wait(lambda: _app_process(killed.service), 300, "site-1 training")
+        federation.services.stop(killed.service, grace_s=0)
+        _wait(lambda: len(rows_of(out)) >= 2, 300, "round 1")
+        federation.start_supernode(killed)
+        federation.wait_for_run(run_id, 900)
+    rows = rows_of(out)
+    assert [row["round"] for row in rows] == [0, 1, 2, 3]
+    assert rows[1]["aggregated_sites"] == ["site-0"] and rows[1]["accepted"]
+    assert "site-1" in rows[3]["aggregated_sites"]
+
+
+def test_a_killed_serverapp_resumes_from_its_last_accepted_round(tmp_path, tiny_model_dir):
+    out = tmp_path / "run"
+    with LocalFederation(small_config(3), out) as federation:
+        federation.prepare()
+        federation.start_superlink()
+        for site in federation.sites:
+            federation.register(site.key)
+            federation.start_supernode(site)
+        federation.wait_online(2)
+        run_id = federation.submit()
+        _wait(lambda: len(rows_of(out)) >= 2 if (out / "metrics.jsonl").exists() else False, 600, "round 1")
+        link = next(service for service in federation.services.started if service.name == "superlink")
+        _app_process(link).kill()
+        _wait(lambda: federation.run_status(run_id).startswith("finished"), 120, "the killed run to end")
+        done = [row["round"] for row in rows_of(out)]
+        federation.run_app(resume=True, timeout_s=900)
+    rows = rows_of(out)
+    assert [row["round"] for row in rows] == [0, 1, 2, 3]
+    assert len(done) >= 2
+    entries = verify_log(out / "audit.jsonl", expected_run_id=(out / "federation_id").read_text().strip())
+    resumes = [entry for entry in entries if entry["kind"] == "resume"]
+    assert len(resumes) == 1
+    assert [entry["payload"]["row"]["round"] for entry in entries if entry["kind"] == "round"] == [0, 1, 2, 3]
+
+
+def test_flwr_run_runs_a_two_site_simulation(tmp_path, tiny_model_dir):
+    data = write_scenario("hospital", 2, tmp_path / "data", records_per_site=24, eval_records=16)
     flwr_home = tmp_path / "flwr-home"
     flwr_home.mkdir()
-    (flwr_home / "config.toml").write_text(
-        f'[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = "127.0.0.1:{link_port}"\ninsecure = true\n'
-    )
-    env = {**os.environ, "FLWR_HOME": str(flwr_home), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    logs = tmp_path / "logs"
-    logs.mkdir()
-
-    def start(name: str, *command: str) -> subprocess.Popen:
-        with (logs / f"{name}.log").open("w") as log:
-            return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    services = []
+    (flwr_home / "config.toml").write_text('[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = ":local:"\n')
+    env = {
+        **os.environ,
+        "FLWR_HOME": str(flwr_home),
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+    }
+    out = tmp_path / "run"
+    overrides = "; ".join([*SMALL_RUN, "federation.sites=2", "federation.rounds=2", f"data.root='{data}'"])
     try:
-        services.append(
-            start(
-                "superlink",
-                str(BIN / "flower-superlink"),
-                "--insecure",
-                "--port",
-                str(link_port),
-                "--disable-runtime-dependency-installation",
-            )
-        )
-        _wait_for_port(link_port)
-        for site in (0, 1):
-            services.append(
-                start(
-                    f"supernode-{site}",
-                    str(BIN / "flower-supernode"),
-                    "--insecure",
-                    "--superlink",
-                    f"127.0.0.1:{link_port}",
-                    "--port",
-                    str(_free_port()),
-                    "--node-config",
-                    f"data-path='{data / f'site-{site}'}'",
-                )
-            )
-        out = tmp_path / "run"
         result = subprocess.run(
-            [
-                str(BIN / "flwr"),
-                "run",
-                str(REPO),
-                "local",
-                "--stream",
-                "--run-config",
-                f"out-dir='{out}' config='{config}'",
-            ],
+            [str(BIN / "flwr"), "run", str(REPO), "local", "--stream"]
+            + ["--federation-config", "num-supernodes=2 client-resources-num-cpus=1"]
+            + ["--run-config", f'out-dir="{out}" overrides="{overrides}"'],
             env=env,
-            cwd=REPO,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=600,
         )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        rows = rows_of(out)
         assert [row["round"] for row in rows] == [0, 1, 2]
-        assert [(row["participants"], row["accepted"]) for row in rows[1:]] == [(2, True), (2, True)]
-        assert rows[2]["train"]["counts"]["records-kept"] == 48
-    finally:
-        for service in services:
-            os.killpg(service.pid, signal.SIGTERM)
-        for service in services:
-            try:
-                service.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(service.pid, signal.SIGKILL)
+        assert [row["aggregated_sites"] for row in rows[1:]] == [["site-0", "site-1"]] * 2
+        assert set(rows[1]["gates"]) == {"utility", "bias", "privacy"}
+        assert (out / "audit.jsonl").is_file()
+    finally:  # `flwr run` leaves its local simulation SuperLink running: stop the one this FLWR_HOME started
+        for process in flower_processes():
+            if process.environ().get("FLWR_HOME") == str(flwr_home):
+                process.terminate()

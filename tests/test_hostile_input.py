@@ -260,6 +260,12 @@ def test_a_simulation_in_which_no_site_can_train_exits_1_with_one_line(tmp_path,
         "fedvlm: error: no round could train: no site sent a usable update in any of 1 round(s) "
         "(each site's reason is in the messages above)"
     ]
+    # Each site's reason (file and line, never the value) reaches the server's record and the user's terminal.
+    reasons = RunDir(tmp_path / "run").read_metrics()[-1]["site_failures"]
+    assert [reason.split(":")[0] for reason in reasons] == ["site-0", "site-1"]
+    assert all("metadata.jsonl" in reason and "MRN" not in reason for reason in reasons)
+    flat = " ".join(text.split())
+    assert all(f"site failed {' '.join(reason.split())}" in flat for reason in reasons)
 
 
 def _processes_in_session(session: int) -> list[str]:
