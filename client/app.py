@@ -36,6 +36,7 @@ from contract.messages import (
     evaluate_reply,
     group_metrics,
     instruction_of,
+    site_failure_text,
     train_reply,
 )
 from contract.node_config import NodeConfig
@@ -79,7 +80,7 @@ def _contained(handler: Callable[[Message, Context], Message]) -> Callable[[Mess
                 reason = reason.replace(node.data_path, "<data-path>")
             log.error("site %s failed: %s", handler.__name__, reason)
             log.debug("site %s failed", handler.__name__, exc_info=True)
-            raise SiteFailure(f"{node.site}: {reason}") from None
+            raise SiteFailure(site_failure_text(node.site, reason)) from None
 
     return run
 
@@ -130,7 +131,7 @@ def train(msg: Message, context: Context, role_of: RoleOf | None = None) -> Mess
         result = _train_dp(instruction, node, context, model, processor, data, batches_seed, metrics)
         if result is None:
             metrics[NUM_EXAMPLES] = 0
-            return train_reply(msg, node.site, BUDGET_EXHAUSTED, metrics)
+            return train_reply(msg, node.site, BUDGET_EXHAUSTED, metrics, dataset=data.manifest)
     else:
         result = train_lora(
             model, processor, data.train, data.images, config.train, batches_seed, span, instruction.proximal_mu
@@ -140,7 +141,7 @@ def train(msg: Message, context: Context, role_of: RoleOf | None = None) -> Mess
     if role is not None:
         adapter = role.update(adapter, msg.content[ARRAYS].to_torch_state_dict())
     metrics[SITE_SECONDS] = time.monotonic() - started
-    return train_reply(msg, node.site, TRAINED, metrics, adapter)
+    return train_reply(msg, node.site, TRAINED, metrics, adapter, data.manifest)
 
 
 def _train_dp(instruction: RoundInstruction, node: NodeConfig, context: Context, model, processor, data, seed, metrics):

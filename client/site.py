@@ -17,7 +17,7 @@ from privacy.pii.settings import PiiSettings
 from vlm.attributes import AttributeSchema
 from vlm.loading import weights_hash
 from vlm.lora import LoraSettings, load_with_lora
-from vlm.records import DatasetError, LoadReport, Record, load_dataset
+from vlm.records import DatasetError, LoadReport, Record, load_dataset, manifest_hash
 
 log = logging.getLogger("fedvlm.site")
 
@@ -31,6 +31,7 @@ class SiteData:
     images: dict[str, Image.Image]
     load_report: LoadReport
     filter_counts: dict[str, int]
+    manifest: str  # SHA-256 of the raw dataset as loaded (metadata and images), for the audit log
 
     def counts(self) -> dict[str, int]:
         """Counts for the reply's metrics (no values)."""
@@ -81,7 +82,7 @@ def site_data(
     if not train:
         raise ValueError(f"{data_path}: no training record left after the held-out split")
     images = {record.record_id: record.load_image() for record in train}
-    return SiteData(train, holdout, images, report, filter_counts)
+    return SiteData(train, holdout, images, report, filter_counts, manifest_hash(Path(data_path), records))
 
 
 def model_dir_for(config: RunConfig, node: NodeConfig) -> Path:

@@ -4,6 +4,7 @@ names of every metric a reply carries. Both sides encode and decode here and now
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
@@ -94,12 +95,17 @@ def instruction_of(msg: Message) -> RoundInstruction:
 
 
 def train_reply(
-    msg: Message, site: str, status: str, metrics: Mapping, arrays: dict[str, torch.Tensor] | None = None
+    msg: Message,
+    site: str,
+    status: str,
+    metrics: Mapping,
+    arrays: dict[str, torch.Tensor] | None = None,
+    dataset: str = "",
 ) -> Message:
-    """A site's reply to a train message: its update (none when it declined), counts and its site record."""
-    content = RecordDict(
-        {METRICS: MetricRecord(dict(metrics)), SITE_RECORD: ConfigRecord({"name": site, "status": status})}
-    )
+    """A site's reply to a train message: its update (none when it declined), counts and its site record (name,
+    status, and the hash of its dataset's manifest)."""
+    record = ConfigRecord({"name": site, "status": status, "dataset": dataset})
+    content = RecordDict({METRICS: MetricRecord(dict(metrics)), SITE_RECORD: record})
     if arrays is not None:
         content[ARRAYS] = ArrayRecord(arrays)
     return Message(content, reply_to=msg)
@@ -108,6 +114,23 @@ def train_reply(
 def evaluate_reply(msg: Message, metrics: Mapping) -> Message:
     """A site's reply to an evaluate message: its held-out counts."""
     return Message(RecordDict({METRICS: MetricRecord(dict(metrics))}), reply_to=msg)
+
+
+SITE_FAILURE = re.compile(r"<site-failure>(.*?)</site-failure>", re.DOTALL)
+
+
+def site_failure_text(site: str, reason: str) -> str:
+    """What a failed site's error says, tagged so that the server finds it inside Flower's and Ray's wrappings."""
+    return f"<site-failure>{site}: {reason}</site-failure>"
+
+
+def failure_reason(reply: Message) -> str | None:
+    """Why a site failed, as it said it (site_failure_text); None for a reply without error, the error's code for
+    an error the site did not describe (a timeout, a lost node)."""
+    if not reply.has_error():
+        return None
+    found = SITE_FAILURE.search(reply.error.reason or "")
+    return found.group(1) if found else f"node {reply.metadata.src_node_id}: Flower error code {reply.error.code}"
 
 
 def node_site_name(node_id: int) -> str:
@@ -120,6 +143,13 @@ def reply_site(reply: Message) -> str:
     if reply.has_content() and SITE_RECORD in reply.content.config_records:
         return str(reply.content[SITE_RECORD]["name"])
     return node_site_name(reply.metadata.src_node_id)
+
+
+def reply_dataset(reply: Message) -> str | None:
+    """The dataset-manifest hash a train reply's site record states (None without one)."""
+    if reply.has_error() or not reply.has_content() or SITE_RECORD not in reply.content.config_records:
+        return None
+    return str(reply.content[SITE_RECORD].get("dataset", "")) or None
 
 
 def reply_status(reply: Message) -> str | None:

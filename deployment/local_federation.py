@@ -21,7 +21,7 @@ from deployment.processes import Service, Services, free_port, wait_for_port
 from deployment.refusals import refusal_reason
 from deployment.wire import CountingRelay, WireCount
 from server.run_dir import RunDir
-from simulations.synth import write_scenario
+from simulations.runner import write_synthetic_data
 
 APP_DIR = Path(__file__).resolve().parents[1]  # the fedvlm project: pyproject.toml names the Flower app
 CONNECTION = "fedvlm-local"
@@ -55,7 +55,6 @@ class LocalFederation:
 
     config: RunConfig
     out: Path
-    say: Callable[[str], None] = print
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="fedvlm-federation-")))
     sites: list[Site] = field(default_factory=list)
     port: int = 0
@@ -93,33 +92,20 @@ class LocalFederation:
     # ---- set-up -------------------------------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Build the base model (cached) and write the synthetic site datasets into the run directory's data/."""
+        """Build the base model (cached); without data.root, write the synthetic site datasets into the run's data/."""
         self.config.model.directory()
         self.run_dir.mark()
-        if not self.run_dir.data.is_dir():
-            write_scenario(
-                self.config.data.scenario,
-                self.config.federation.sites,
-                self.run_dir.data,
-                records_per_site=self.config.data.records_per_site,
-                eval_records=self.config.data.eval_records,
-                seed=self.config.data.seed,
-                descriptors=self.config.data.descriptors,
-            )
+        write_synthetic_data(self.config, self.run_dir)
+        root = Path(self.config.data.root) if self.config.data.root else self.run_dir.data
         for index in range(self.config.federation.sites):
             name = site_name(index)
-            self.sites.append(
-                Site(
-                    name,
-                    write_node_key(self.keys, name),
-                    site_folder(self.run_dir.data, index),
-                    self.run_dir.site_state / name,
-                )
-            )
+            key = write_node_key(self.keys, name)
+            self.sites.append(Site(name, key, site_folder(root, index), self.run_dir.site_state / name))
 
-    def start_superlink(self, tls: TlsFiles | None = None) -> None:
-        """flower-superlink with TLS and SuperNode authentication; its state in a database that survives a restart."""
-        tls = tls or self.tls
+    def start_superlink(self) -> None:
+        """flower-superlink with TLS (self.tls) and SuperNode authentication; its state in a database that survives a
+        restart."""
+        tls = self.tls
         self.port = self.port or free_port()
         self._write_connection()
         link = self.services.start(

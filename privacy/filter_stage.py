@@ -21,7 +21,7 @@ from privacy.pii.report import REPORT_FILE, PiiReport
 from privacy.pii.settings import PiiSettings
 from vlm.attributes import AttributeSchema
 from vlm.base_model import cache_root
-from vlm.records import METADATA, Record, load_dataset
+from vlm.records import Record, load_dataset, manifest_hash
 
 FILTER_VERSION = "3"  # 3: attributes screened against the declared schema (copies of version 2 may hold any)
 COMPLETE = ".complete"
@@ -32,9 +32,7 @@ def _dataset_hash(folder: Path, records: list[Record], settings: PiiSettings, sc
     if "hash" in {settings.default_operator, *settings.operators.values()}:
         secret = os.environ.get(settings.hash_secret_env, "")
         digest.update(hashlib.sha256(secret.encode()).digest())
-    digest.update((folder / METADATA).read_bytes())
-    for record in records:
-        digest.update(hashlib.sha256(record.image_path.read_bytes()).digest())
+    digest.update(manifest_hash(folder, records).encode())
     return digest.hexdigest()
 
 

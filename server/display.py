@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
@@ -46,7 +47,7 @@ class RoundDisplay:
             f"{gate_line(row)}"
         )
         for reason in row.get("site_failures", ()):
-            self.progress.console.print(f"  [red]site failed[/] {reason}", markup=True, highlight=False)
+            self.progress.console.print(f"  [red]site failed[/] {escape(reason)}", highlight=False, soft_wrap=True)
         if row["round"] > 0:
             self.progress.advance(self.task)
 

@@ -11,7 +11,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message
 from flwr.serverapp import Grid
 
 from contract.data_layout import SERVER_EVAL
-from contract.messages import RoundInstruction, reply_site
+from contract.messages import RoundInstruction, reply_dataset, reply_site
 from contract.run_config import RunConfig
 from evaluation.gates import RoundEvidence, Verdict, build_gates, judge
 from evaluation.items import ItemResults
@@ -239,6 +239,7 @@ class Federation:
             row["site_failures"] = reasons
         if valid:
             row["update_hashes"] = {reply_site(reply): _update_hash(reply) for reply in valid}
+            row["dataset_hashes"] = {reply_site(reply): reply_dataset(reply) for reply in valid}
             row["train"] = train_summary(valid)
             row["pii"] = {"sites": pii_by_site(valid)}
         saved = snapshot(self.strategy)

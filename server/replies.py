@@ -18,6 +18,7 @@ from contract.messages import (
     VQA_CORRECT,
     VQA_TOTAL,
     dp_figures,
+    failure_reason,
     groups_from_metrics,
     pii_entities,
     reply_arrays,
@@ -45,21 +46,9 @@ def usable_train_reply(reply: Message, global_state: dict[str, torch.Tensor]) ->
     return isinstance(examples, int) and examples > 0 and isinstance(loss, float) and math.isfinite(loss)
 
 
-SITE_FAILURE = "SiteFailure'>:<'"  # how Flower writes a ClientApp's SiteFailure into the error reply's reason
-
-
 def failure_reasons(replies: list[Message]) -> list[str]:
     """Why each failed site failed, as the site said it (its name and the error); other errors by their code."""
-    reasons = []
-    for reply in replies:
-        if not reply.has_error():
-            continue
-        reason = reply.error.reason or ""
-        if SITE_FAILURE in reason:
-            reasons.append(reason.split(SITE_FAILURE, 1)[1].removesuffix("'>"))
-        else:
-            reasons.append(f"node {reply.metadata.src_node_id}: Flower error code {reply.error.code}")
-    return sorted(reasons)
+    return sorted(reason for reply in replies if (reason := failure_reason(reply)) is not None)
 
 
 def usable_evaluate_reply(reply: Message) -> bool:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -55,6 +57,15 @@ def rows_of(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
+def _manifest(folder: Path) -> str:
+    """SHA-256 of a dataset folder's metadata.jsonl, then of each of its images' SHA-256 in the file's order."""
+    metadata = (folder / "metadata.jsonl").read_bytes()
+    digest = hashlib.sha256(metadata)
+    for line in metadata.decode().splitlines():
+        digest.update(hashlib.sha256((folder / json.loads(line)["file_name"]).read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def test_federation_up_runs_over_tls_and_refuses_an_unregistered_supernode(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
     small = [part for override in SMALL_RUN for part in ("--set", override)]
@@ -73,6 +84,7 @@ def test_federation_up_runs_over_tls_and_refuses_an_unregistered_supernode(tmp_p
     assert [row["aggregated_sites"] for row in rows[1:]] == [["site-0", "site-1"]] * 2
     assert all(row["accepted"] for row in rows)
     assert verify_log(out / "audit.jsonl", expected_run_id=(out / "federation_id").read_text().strip())
+    assert rows[1]["dataset_hashes"] == {site: _manifest(out / "data" / site) for site in ("site-0", "site-1")}
     # each site's state (its PII-filtered copy) is kept under its state-path, across runs
     assert {path.name for path in (out / "site-state").iterdir()} == {"site-0", "site-1"}
     assert all(any((out / "site-state" / site / "pii").iterdir()) for site in ("site-0", "site-1"))
@@ -96,7 +108,7 @@ def test_a_supernode_refuses_an_expired_superlink_certificate(tmp_path):
     with LocalFederation(small_config(1), tmp_path / "run") as federation:
         expired = write_tls_files(private_folder(tmp_path / "expired"), valid_from=long_ago, days=30)
         federation.tls = expired
-        federation.start_superlink(expired)
+        federation.start_superlink()
         with pytest.raises(FederationError, match="flwr supernode register: .*"):
             federation.register(write_node_key(federation.keys, "site"))  # the flwr CLI refuses it too
         assert "has expired" in federation.refusal_of("site", write_node_key(federation.keys, "other"))
@@ -121,15 +133,16 @@ def _app_process(service) -> psutil.Process | None:
 
 
 def test_a_supernode_killed_mid_round_is_left_out_and_rejoins(tmp_path, tiny_model_dir):
-    config = small_config(3, "federation.min_train_nodes=1", "federation.round_timeout_s=120")
+    config = small_config(3, "federation.sites=3", "federation.min_train_nodes=1", "federation.round_timeout_s=120")
     out = tmp_path / "run"
     with LocalFederation(config, out) as federation:
         federation.prepare()
+        shutil.rmtree(federation.sites[2].data)  # site-2's data-path does not exist: it fails, the others go on
         federation.start_superlink()
         for site in federation.sites:
             federation.register(site.key)
             federation.start_supernode(site)
-        federation.wait_online(2)
+        federation.wait_online(3)
         killed = federation.sites[1]
         run_id = federation.submit()
         # Kill site-1's SuperNode while it trains in round 1 (its ClientApp process is running).
@@ -143,6 +156,8 @@ def test_a_supernode_killed_mid_round_is_left_out_and_rejoins(tmp_path, tiny_mod
     assert [row["round"] for row in rows] == [0, 1, 2, 3]
     assert rows[1]["aggregated_sites"] == ["site-0"] and rows[1]["accepted"]
     assert "site-1" in rows[3]["aggregated_sites"]
+    missing = "site-2: DatasetError: <data-path>: dataset folder does not exist"
+    assert all(missing in row["site_failures"] for row in rows[1:])
 
 
 def test_a_killed_serverapp_resumes_from_its_last_accepted_round(tmp_path, tiny_model_dir):

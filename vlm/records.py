@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -235,6 +236,14 @@ def _entry(raw: bytes, first: bool) -> object:
         raise RecordError("malformed-json", "JSON nested too deeply") from None
     except ValueError:  # e.g. an integer of more than 4300 digits
         raise RecordError("malformed-json", "JSON holds a value out of range") from None
+
+
+def manifest_hash(folder: Path, records: list[Record]) -> str:
+    """SHA-256 of a dataset as loaded: its metadata file's bytes and each loaded record's image bytes, in order."""
+    digest = hashlib.sha256((folder / METADATA).read_bytes())
+    for record in records:
+        digest.update(hashlib.sha256(record.image_path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def load_dataset(folder: Path | str, schema: AttributeSchema | None = None) -> tuple[list[Record], LoadReport]:
