@@ -2,8 +2,9 @@
 config: round wall time, and bytes on each site's wire per round beside the adapter's bytes.
 
 Both runs happen here, one after the other. Wire bytes are counted by a relay between each SuperNode and the
-SuperLink (TLS ciphertext, both directions, heartbeats and the app's transfer included); the adapter bytes are the
-float32 arrays one site's update carries (`bytes.up` of a round's metrics row, per site).
+SuperLink (TLS ciphertext, both directions, with the SuperNode's polling and heartbeats); the adapter bytes are the
+float32 arrays one site's update carries (`bytes.up` of a round's metrics row, per site). What a site exchanges
+before round 0's row (connecting, fetching the app) is shown apart.
 
 Run: python -m bench.deploy [--rounds R] [--sites N] [--set KEY=VALUE ...]
 """
@@ -48,7 +49,8 @@ def deployed(config_overrides: list[str], out: Path) -> tuple[list[dict], dict[s
 
 
 def per_round(counts: list[WireCount]) -> list[WireCount]:
-    """Bytes of each round (between consecutive metrics rows), from cumulative counts taken at each row."""
+    """Bytes of rounds 1.. (between consecutive metrics rows), from cumulative counts taken at each row; what came
+    before round 0's row (connecting, the app's transfer) is counts[0]."""
     return [WireCount(after.up - before.up, after.down - before.down) for before, after in zip(counts, counts[1:])]
 
 
@@ -74,13 +76,12 @@ def main() -> None:
     table.add_row("round wall time, median (s)", f"{dep_wall:.1f}", f"{sim_wall:.1f}", f"{dep_wall / sim_wall:.2f}")
     for name, counts in sorted(snapshots.items()):
         rounds = per_round(counts)
-        first, later = rounds[0], rounds[1:] or rounds
-        up = statistics.median(count.up for count in later)
-        down = statistics.median(count.down for count in later)
-        table.add_row(f"{name} round 1 up / down (bytes; app transfer)", f"{first.up} / {first.down}", "", "")
-        table.add_row(f"{name} up per round, rounds 2+ (bytes)", f"{up:.0f}", f"{adapter:.0f}", f"{up / adapter:.2f}")
+        up = statistics.median(count.up for count in rounds)
+        down = statistics.median(count.down for count in rounds)
+        table.add_row(f"{name} until round 0's row: up / down (bytes)", f"{counts[0].up} / {counts[0].down}", "", "")
+        table.add_row(f"{name} up per round, median (bytes)", f"{up:.0f}", f"{adapter:.0f}", f"{up / adapter:.2f}")
         table.add_row(
-            f"{name} down per round, rounds 2+ (bytes)", f"{down:.0f}", f"{adapter:.0f}", f"{down / adapter:.2f}"
+            f"{name} down per round, median (bytes)", f"{down:.0f}", f"{adapter:.0f}", f"{down / adapter:.2f}"
         )
     console.print(table)
 

@@ -122,6 +122,11 @@ class LocalFederation:
         )  # fmt: skip
         wait_for_port("127.0.0.1", self.port, 60, link)
 
+    @property
+    def superlink(self) -> Service:
+        """The SuperLink process started last."""
+        return next(service for service in reversed(self.services.started) if service.name == "superlink")
+
     def _write_connection(self) -> None:
         config = (
             f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'

@@ -70,6 +70,14 @@ class Services:
             service.process.wait()
         _kill_remaining(service.descendants, grace_s)
 
+    def kill(self, service: Service) -> None:
+        """SIGKILL the service's session and every descendant of it at once, as a crash would end them."""
+        service.note_descendants()
+        with suppress(ProcessLookupError):
+            os.killpg(service.process.pid, signal.SIGKILL)
+        service.process.wait()
+        _kill_remaining(service.descendants, grace_s=0)
+
     def stop_all(self) -> None:
         """Stop every service, the last started first."""
         self.note_descendants()
