@@ -1,8 +1,9 @@
-"""How a run's published adapter treats audit canaries: each answer's log-likelihood with and without the adapter,
-and its rank among alternative answers."""
+"""How a run's published adapter treats audit canaries: each answer's log-likelihood and its rank among alternative
+answers."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,21 +29,18 @@ class CanaryProbe:
 
 @dataclass(frozen=True)
 class CanaryScores:
-    """Per canary, in order: the answer's log-likelihood under the adapted and the base model, and its rank."""
+    """Per canary, in order: the answer's log-likelihood (higher = more likely trained on) and its rank."""
 
-    adapted: tuple[float, ...]
-    base: tuple[float, ...]
-    ranks: tuple[int, ...]  # 1 + the alternatives at least as likely as the answer under the adapted model
-
-    def membership(self) -> tuple[float, ...]:
-        """Higher = more likely trained on: how much the adapter raised the answer's log-likelihood."""
-        return tuple(adapted - base for adapted, base in zip(self.adapted, self.base))
+    log_likelihoods: tuple[float, ...]
+    ranks: tuple[int, ...]  # 1 + the alternatives at least as likely as the answer
 
 
 def load_published(model_dir: Path, adapter_dir: Path) -> tuple[PeftModel, object]:
     """The base model with a published PEFT adapter folder loaded onto it, for inference, and its processor."""
     model, processor = load_base(model_dir)
-    peft_model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
+    with warnings.catch_warnings():  # peft 0.21 calls a transformers method deprecated in 5.x
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        peft_model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
     peft_model.eval()
     return peft_model, processor
 
@@ -56,17 +54,15 @@ def _log_likelihoods(model, processor, pairs: list[TextPair], batch_size: int) -
 
 @torch.no_grad()
 def score_canaries(model: PeftModel, processor, probes: Sequence[CanaryProbe], batch_size: int = 64) -> CanaryScores:
-    """Score every probe's answer and alternatives under the adapter, and its answer under the base model."""
+    """Score every probe's answer and its alternatives (prompted as training prompts a record's question)."""
     prompts = [f"question: {probe.question}" for probe in probes]
     answers = [TextPair(probe.image, prompt, probe.answer) for probe, prompt in zip(probes, prompts)]
-    adapted = _log_likelihoods(model, processor, answers, batch_size)
-    with model.disable_adapter():
-        base = _log_likelihoods(model, processor, answers, batch_size)
+    scores = _log_likelihoods(model, processor, answers, batch_size)
     others = [
         TextPair(probe.image, prompt, other) for probe, prompt in zip(probes, prompts) for other in probe.alternatives
     ]
     alternative_scores = iter(_log_likelihoods(model, processor, others, batch_size))
     ranks = []
-    for probe, score in zip(probes, adapted):
+    for probe, score in zip(probes, scores):
         ranks.append(1 + sum(next(alternative_scores) >= score for _ in probe.alternatives))
-    return CanaryScores(tuple(adapted), tuple(base), tuple(ranks))
+    return CanaryScores(tuple(scores), tuple(ranks))

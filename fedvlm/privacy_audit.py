@@ -85,7 +85,7 @@ def cmd_privacy(args: argparse.Namespace) -> int:
         )
     scores = _scores(config, run_dir, canaries)
     figures = audit_figures(
-        scores.membership(),
+        scores.log_likelihoods,
         [canary.included for canary in canaries],
         scores.ranks,
         1 + len(canaries[0].alternatives),
