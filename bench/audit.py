@@ -1,9 +1,10 @@
 """Audit benchmark: does `fedvlm audit verify` catch a flipped byte, and does the empirical ε stay under the
 accountant's while a run without DP shows a larger one?
 
-1. Tamper: one short run with checkpoints; for the audit log, the published adapter and each checkpoint file, flip
-   one byte at a random position of a copy (XOR with a random non-zero value), run `fedvlm audit verify`, count
-   detections (exit 1), misses (exit 0) and crashes (anything else), and check the untouched copy passes each time.
+1. Tamper: one short run with a signed audit log; for the log, the published adapter and each checkpoint file, flip
+   one byte at a random position of a copy (XOR with a random non-zero value), run `fedvlm audit verify` (with the
+   public key, then without), count detections (exit 1), misses (exit 0) and crashes (anything else), and check the
+   untouched copy passes each time. Without a signature nothing pins the log's last line (audit/verify.py).
 2. ε: the same canaries (one secret per seed) in runs with DP-SGD at ε = 1, ε = 8 and without DP; per run, the
    accountant's ε, the empirical ε lower bound at 95% (`fedvlm audit privacy`), membership AUC and exposure.
 
@@ -27,6 +28,7 @@ from rich.table import Table
 
 from audit.canaries import draw_canaries, secret_path, write_secret
 from bench.runs import simulate
+from fedvlm.audit_cli import PRIVATE_KEY, PUBLIC_KEY
 from fedvlm.cli import main as fedvlm
 
 console = Console(width=140)
@@ -50,42 +52,46 @@ def tamper_targets(run: Path) -> list[Path]:
     return [run / "audit.jsonl", run / "adapter" / "adapter_model.safetensors", *checkpoints]
 
 
+def _flip_counts(copy: Path, target: Path, trials: int, rng: random.Random, verify: list[str]) -> list[str]:
+    """A table row: flip one random byte of target per trial, verify, restore, verify again."""
+    original = target.read_bytes()
+    detected = missed = crashed = untouched = 0
+    for _ in range(trials):
+        changed = bytearray(original)
+        changed[rng.randrange(len(original))] ^= rng.randrange(1, 256)
+        target.write_bytes(bytes(changed))
+        try:
+            status = _cli("audit", "verify", str(copy), *verify)
+        except Exception:  # a crash is a finding, not a detection
+            status = -1
+        detected += status == 1
+        missed += status == 0
+        crashed += status not in (0, 1)
+        target.write_bytes(original)
+        untouched += _cli("audit", "verify", str(copy), *verify) == 0
+    row = [str(target.relative_to(copy)), str(len(original)), f"{detected / trials:.1%}", str(missed), str(crashed)]
+    return [*row, f"{untouched}/{trials}"]
+
+
 def tamper(work: Path, trials: int, seed: int) -> None:
+    keys = work / "keys"
+    if _cli("audit", "keygen", "--out", str(keys)) != 0:
+        raise SystemExit(f"{keys}: cannot write a key pair (remove the folder)")
     run = work / "tamper-run"
-    simulate(run, "--sites", "2", "--rounds", "3", *_sets(SMALL + ["train.batch_size=4"]))
+    signing = f"audit.signing_key='{keys / PRIVATE_KEY}'"
+    simulate(run, "--sites", "2", "--rounds", "3", *_sets([*SMALL, "train.batch_size=4", signing]))
     copy = work / "tamper-copy"
+    shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(run, copy, ignore=shutil.ignore_patterns("data"))
     rng = random.Random(seed)
-    table = Table(title=f"`fedvlm audit verify` after one flipped byte ({trials} trials per file)")
-    for column in ("file", "bytes", "detected", "missed", "crashed", "untouched passes"):
-        table.add_column(column, justify="right")
-    for target in tamper_targets(copy):
-        original = target.read_bytes()
-        counts = {0: 0, 1: 0}
-        crashed = untouched = 0
-        for _ in range(trials):
-            position, flip = rng.randrange(len(original)), rng.randrange(1, 256)
-            changed = bytearray(original)
-            changed[position] ^= flip
-            target.write_bytes(bytes(changed))
-            try:
-                status = _cli("audit", "verify", str(copy))
-            except Exception:  # a crash is a finding, not a detection
-                status = -1
-            counts[status] = counts.get(status, 0) + 1
-            crashed += status not in (0, 1)
-            target.write_bytes(original)
-            untouched += _cli("audit", "verify", str(copy)) == 0
-        detected = counts[1] / trials
-        table.add_row(
-            str(target.relative_to(copy)),
-            str(len(original)),
-            f"{detected:.1%}",
-            str(counts[0]),
-            str(crashed),
-            f"{untouched}/{trials}",
-        )
-    console.print(table)
+    modes = {"signed log, --public-key": ["--public-key", str(keys / PUBLIC_KEY)], "no --public-key": []}
+    for mode, verify in modes.items():
+        table = Table(title=f"`fedvlm audit verify` ({mode}) after one flipped byte, {trials} trials per file")
+        for column in ("file", "bytes", "detected", "missed", "crashed", "untouched passes"):
+            table.add_column(column, justify="right")
+        for target in tamper_targets(copy):
+            table.add_row(*_flip_counts(copy, target, trials, rng, verify))
+        console.print(table)
 
 
 def _run_overrides(epsilon: float | None, args: argparse.Namespace) -> list[str]:

@@ -119,6 +119,7 @@ class CanaryAuditSection(_Section):
 
     Which canaries exist and which went into training is drawn from the OS's randomness when the data is written
     and kept in `<out>.audit-secret.json` beside the run directory, never here: this configuration reaches every party.
+    A secret already at that path is used as it is (the same canaries for several runs); move it away for new ones.
     """
 
     canaries: int = Field(0, ge=0, le=100_000)
