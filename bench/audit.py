@@ -21,6 +21,7 @@ import random
 import shutil
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -106,6 +107,7 @@ def _run_overrides(epsilon: float | None, args: argparse.Namespace) -> list[str]
         "train.schedule='constant'",
         "lora.r=32",
         f"simulation.audit.canaries={args.canaries}",
+        f"federation.min_train_nodes={min(2, args.sites)}",
         "gates.privacy={}",  # the privacy gate only: a round that trades accuracy for memorization is published
     ]
     if epsilon is not None:
@@ -117,7 +119,9 @@ def audited_run(work: Path, name: str, secret: Path, epsilon: float | None, args
     """Run with the given secret's canaries, then `fedvlm audit privacy`; its figures."""
     run = work / name
     shutil.copyfile(secret, secret_path(run))
+    started = time.monotonic()
     simulate(run, "--sites", str(args.sites), "--rounds", str(args.rounds), *_sets(_run_overrides(epsilon, args)))
+    console.print(f"{name}: simulated in {time.monotonic() - started:.0f} s")
     status = _cli("audit", "privacy", str(run))
     figures = json.loads((run / "privacy_audit.json").read_text())
     if status != 0:
@@ -173,9 +177,9 @@ def main() -> None:
     parser.add_argument("--canaries", type=int, default=100)
     parser.add_argument("--alternatives", type=int, default=31, help="alternative answers per canary (exposure)")
     parser.add_argument("--seeds", type=int, default=2, help="canary secrets (each: one run per ε)")
-    parser.add_argument("--sites", type=int, default=2)
+    parser.add_argument("--sites", type=int, default=1, help="one: no averaging dilutes memorization")
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--local-steps", type=int, default=100)
+    parser.add_argument("--local-steps", type=int, default=400)
     parser.add_argument("--records", type=int, default=8, help="records per site besides the canaries")
     parser.add_argument("--out", help="keep the runs here (default: a temporary folder)")
     args = parser.parse_args()
