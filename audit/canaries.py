@@ -1,9 +1,10 @@
 """The empirical audit's canaries and its secret: image-text records with random answers, each in or out at 1/2.
 
 A canary is a noise image (drawn from its own seed), a question naming a random key ("what is on the red mug
-card?") and an answer of random words. Its alternatives are other answers drawn the same way: the exposure ranks
-the true answer's loss among them. The secret (every canary, its site and whether it was included) is a JSON file
-kept by whoever runs the simulation, outside the run directory and the sites' data: `<run dir>.audit-secret.json`.
+left card?") and an answer of random words; no two canaries of a secret share a key or an answer. Its alternatives
+are other answers drawn the same way: the exposure ranks the true answer's loss among them. The secret (every
+canary, its site and whether it was included) is a JSON file kept by whoever runs the simulation, outside the run
+directory and the sites' data: `<run dir>.audit-secret.json`.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ WORDS = (
     "right",
     "lung",
 )
-KEY_WORDS, ANSWER_WORDS = 2, 3
+KEY_WORDS, ANSWER_WORDS = 3, 3
+MAX_CANARIES = len(WORDS) ** KEY_WORDS // 2  # keys and answers are drawn without repeats within a secret
 IMAGE_SIZE = 32
 
 
@@ -72,21 +74,31 @@ def _words(rng: random.Random, count: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(count))
 
 
+def _unused(rng: random.Random, count: int, used: set[str]) -> str:
+    """Random words not drawn before (remembered in used)."""
+    while (words := _words(rng, count)) in used:
+        pass
+    used.add(words)
+    return words
+
+
 def draw_canaries(count: int, sites: int, rng: random.Random, alternatives: int = 63) -> tuple[Canary, ...]:
     """count canaries, each assigned a site at random and included with probability 1/2 (drawn after numbering)."""
-    if count < 1 or sites < 1 or alternatives < 1:
-        raise ValueError("need at least one canary, one site and one alternative")
+    if not 1 <= count <= MAX_CANARIES or sites < 1 or alternatives < 1:
+        raise ValueError(f"need 1 to {MAX_CANARIES} canaries, one site and one alternative")
     if alternatives >= len(WORDS) ** ANSWER_WORDS:
         raise ValueError(f"at most {len(WORDS) ** ANSWER_WORDS - 1} alternatives")
-    canaries = []
+    canaries: list[Canary] = []
+    questions: set[str] = set()
+    answers: set[str] = set()
     for index in range(count):
-        answer = _words(rng, ANSWER_WORDS)
+        answer = _unused(rng, ANSWER_WORDS, answers)
         others: list[str] = []
         while len(others) < alternatives:
             other = _words(rng, ANSWER_WORDS)
             if other != answer and other not in others:
                 others.append(other)
-        question = f"what is on the {_words(rng, KEY_WORDS)} card?"
+        question = f"what is on the {_unused(rng, KEY_WORDS, questions)} card?"
         site, seed = rng.randrange(sites), rng.getrandbits(63)
         canaries.append(Canary(index, site, False, seed, question, answer, tuple(others)))
     return tuple(Canary(**{**asdict(canary), "included": rng.random() < 0.5}) for canary in canaries)

@@ -180,7 +180,7 @@ def main() -> None:
     parser.add_argument("--sites", type=int, default=1, help="one: no averaging dilutes memorization")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--local-steps", type=int, default=400)
-    parser.add_argument("--records", type=int, default=8, help="records per site besides the canaries")
+    parser.add_argument("--records", type=int, default=24, help="records per site besides the canaries")
     parser.add_argument("--out", help="keep the runs here (default: a temporary folder)")
     args = parser.parse_args()
     parts = set(args.parts.split(","))

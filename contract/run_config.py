@@ -122,7 +122,7 @@ class CanaryAuditSection(_Section):
     A secret already at that path is used as it is (the same canaries for several runs); move it away for new ones.
     """
 
-    canaries: int = Field(0, ge=0, le=100_000)
+    canaries: int = Field(0, ge=0, le=2048)  # audit.canaries.MAX_CANARIES: no two share a key or an answer
     alternatives: int = Field(63, ge=1, le=4095)  # other random answers per canary, among which exposure ranks
 
 

@@ -41,7 +41,10 @@ def plant(folder: Path, canaries: list[Canary], holdout_fraction: float, rng: ra
     total = len(lines) + len(canaries)
     trained = [line for line in range(1, total + 1) if not in_holdout(f"{folder.name}:{line}", holdout_fraction)]
     if len(trained) < len(canaries):
-        raise ConfigError(f"{folder}: too few training lines for {len(canaries)} canaries")
+        raise ConfigError(
+            f"{folder}: {len(lines)} records leave too few training lines for {len(canaries)} canaries "
+            "(raise data.records_per_site to at least a third of simulation.audit.canaries)"
+        )
     at = dict(zip(sorted(rng.sample(trained, len(canaries))), rng.sample(canaries, len(canaries))))
     records = iter(lines)
     out: list[str] = []

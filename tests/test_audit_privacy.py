@@ -39,7 +39,10 @@ def test_canaries_are_random_answers_included_about_half_the_time() -> None:
         words = canary.answer.split()
         assert len(words) == 3 and set(words) <= set(WORDS)
         assert len(set(canary.alternatives)) == 7 and canary.answer not in canary.alternatives
-    assert len({canary.answer for canary in canaries}) > 1000  # 4096 possible answers
+    # No two canaries share an answer or a question key (4096 of each).
+    assert len({canary.answer for canary in canaries}) == len({canary.question for canary in canaries}) == 2000
+    with pytest.raises(ValueError):
+        draw_canaries(2049, 1, random.Random(1))
     assert canaries[0].image().size == (32, 32) and canaries[0].image() != canaries[1].image()
 
 
