@@ -7,6 +7,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from audit.canaries import Canary, read_secret, secret_path
 from audit.errors import AuditError
@@ -15,6 +16,9 @@ from contract.run_config import ConfigError, RunConfig, load_config
 from fedvlm.cli_args import positive_int
 from server.run_dir import RunDir
 from storage.durable import replace_file
+
+if TYPE_CHECKING:
+    from evaluation.canary_scores import CanaryScores
 
 AUDIT_FILE = "privacy_audit.json"
 DEFAULT_DELTA = 1e-5  # the audit's δ when the run had no DP
@@ -42,7 +46,8 @@ def _inputs(run_dir: RunDir, secret: Path) -> tuple[tuple[Canary, ...], RunConfi
     return canaries, load_config(run_dir.config)
 
 
-def _scores(config: RunConfig, run_dir: RunDir, canaries: tuple[Canary, ...]):
+def _scores(config: RunConfig, run_dir: RunDir, canaries: tuple[Canary, ...]) -> CanaryScores:
+    """The canaries scored by the run's published adapter on its base model (imported late: torch is slow)."""
     from evaluation.canary_scores import CanaryProbe, load_published, score_canaries
 
     try:
