@@ -45,8 +45,9 @@ class SiteData:
         }
 
 
-def _in_holdout(record: Record, fraction: float) -> bool:
-    digest = hashlib.sha256(record.record_id.encode()).digest()
+def in_holdout(record_id: str, fraction: float) -> bool:
+    """Whether the record with this id (`<folder>:<line>`) is held out of training: a fixed hash of the id."""
+    digest = hashlib.sha256(record_id.encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
@@ -77,8 +78,8 @@ def site_data(
     _log_problems(report)
     cache = Path(pii_cache) if pii_cache else None
     clean, filter_counts = filter_records(Path(data_path), records, pii_settings, schema, cache)
-    holdout = [r for r in clean if _in_holdout(r, holdout_fraction)]
-    train = [r for r in clean if not _in_holdout(r, holdout_fraction)]
+    holdout = [r for r in clean if in_holdout(r.record_id, holdout_fraction)]
+    train = [r for r in clean if not in_holdout(r.record_id, holdout_fraction)]
     if not train:
         raise ValueError(f"{data_path}: no training record left after the held-out split")
     images = {record.record_id: record.load_image() for record in train}

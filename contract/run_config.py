@@ -114,6 +114,18 @@ class AggregationSection(_Section):
         return 1.0 if self.strategy == "fedavgm" else 0.01
 
 
+class CanaryAuditSection(_Section):
+    """`[simulation.audit]`: canaries for `fedvlm audit privacy` (synthetic data only; 0 canaries: none).
+
+    Which canaries exist and which went into training is drawn from the OS's randomness when the data is written
+    and kept in `<out>.audit-secret.json` beside the run directory, never here: this configuration reaches every party.
+    A secret already at that path is used as it is (the same canaries for several runs); move it away for new ones.
+    """
+
+    canaries: int = Field(0, ge=0, le=2048)  # audit.canaries.MAX_CANARIES: no two share a key or an answer
+    alternatives: int = Field(63, ge=1, le=4095)  # other random answers per canary, among which exposure ranks
+
+
 class SimulationSection(_Section):
     """Flower Simulation Engine resources per virtual site."""
 
@@ -121,6 +133,7 @@ class SimulationSection(_Section):
     gpus_per_site: float = Field(0.25, ge=0.0, le=1.0)  # used only when CUDA is present
     threads_per_site: int = Field(1, ge=1)
     adversary: tuple[AdversarySettings, ...] = ()  # [[simulation.adversary]] tables: attacking virtual sites
+    audit: CanaryAuditSection = CanaryAuditSection()
 
 
 class CentralDpSection(_Section):
@@ -201,6 +214,8 @@ class RunConfig(_Section):
                 f"federation.sites ({self.federation.sites})"
             )
         self._check_adversaries()
+        if self.simulation.audit.canaries and self.data.root:
+            raise ValueError("simulation.audit.canaries: needs synthetic data (data.root empty)")
         central = self.privacy.central
         if central.enabled and self.aggregation.strategy != "fedavg":
             raise ValueError("privacy.central needs aggregation.strategy = 'fedavg' (its noise fits an average)")

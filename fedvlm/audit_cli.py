@@ -1,4 +1,5 @@
-"""`fedvlm audit keygen|verify|report`: the server's signing key, an auditor's check of a run directory, its report."""
+"""`fedvlm audit keygen|verify|report|privacy`: the server's signing key, an auditor's check of a run directory,
+its report, the empirical privacy audit."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from audit.log import LOG_NAME
 from audit.report import write_report
 from audit.verify import verify_files, verify_log
 from contract.run_config import ConfigError
+from fedvlm.privacy_audit import add_privacy_command
 from server.run_dir import RunDir
 
 PRIVATE_KEY, PUBLIC_KEY = "audit_signing_key.pem", "audit_signing_key.pub.pem"
@@ -84,3 +86,4 @@ def add_audit_commands(commands: argparse._SubParsersAction) -> None:
     report.add_argument("run_dir", metavar="RUN_DIR")
     report.add_argument("--out", metavar="FILE", help="the HTML file (default: RUN_DIR/report.html)")
     report.set_defaults(handler=cmd_report)
+    add_privacy_command(audit)

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from flwr.simulation import run_simulation
 
+from audit.canaries import secret_path
 from audit.report import write_report
 from client.app import build_client_app
 from contract.data_layout import SERVER_EVAL, site_folder
@@ -20,6 +21,7 @@ from contract.run_config import ConfigError, RunConfig
 from server.app import build_server_app
 from server.run_dir import RunDir
 from simulations.adversaries import adversary_of
+from simulations.audit_canaries import plant_canaries
 from simulations.canaries import site_canaries, write_canaries
 from simulations.interrupt import stopping_on_interrupt
 from simulations.ray_watchdog import watched
@@ -74,7 +76,8 @@ def preflight(config: RunConfig) -> None:
 
 
 def write_synthetic_data(config: RunConfig, run_dir: RunDir) -> None:
-    """Without data.root: the scenario's site datasets and server-eval set, written once, whole, into the run."""
+    """Without data.root: the scenario's site datasets and server-eval set, written once, whole, into the run,
+    with the audit's canaries (simulation.audit) planted in the sites' data and their secret beside the run."""
     if config.data.root or is_complete(run_dir.data):
         return
     shutil.rmtree(run_dir.data, ignore_errors=True)
@@ -87,6 +90,7 @@ def write_synthetic_data(config: RunConfig, run_dir: RunDir) -> None:
         seed=config.data.seed,
         descriptors=config.data.descriptors,
     )
+    plant_canaries(config, run_dir.data, secret_path(run_dir.root))
 
 
 def record_canaries(config: RunConfig, run_dir: RunDir) -> None:

@@ -1,0 +1,68 @@
+"""How a run's published adapter treats audit canaries: each answer's log-likelihood and its rank among alternative
+answers."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from peft import PeftModel
+from PIL import Image
+
+from evaluation.utility import pair_scores
+from vlm.collate import TextPair
+from vlm.loading import load_base
+
+
+@dataclass(frozen=True)
+class CanaryProbe:
+    """What the auditor asks about one canary: its image and question, its answer and the alternatives."""
+
+    image: Image.Image
+    question: str
+    answer: str
+    alternatives: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CanaryScores:
+    """Per canary, in order: the answer's log-likelihood (higher = more likely trained on) and its rank."""
+
+    log_likelihoods: tuple[float, ...]
+    ranks: tuple[int, ...]  # 1 + the alternatives at least as likely as the answer
+
+
+def load_published(model_dir: Path, adapter_dir: Path) -> tuple[PeftModel, object]:
+    """The base model with a published PEFT adapter folder loaded onto it, for inference, and its processor."""
+    model, processor = load_base(model_dir)
+    with warnings.catch_warnings():  # peft 0.21 calls a transformers method deprecated in 5.x
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        peft_model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
+    peft_model.eval()
+    return peft_model, processor
+
+
+def _log_likelihoods(model, processor, pairs: list[TextPair], batch_size: int) -> list[float]:
+    scores: list[float] = []
+    for start in range(0, len(pairs), batch_size):
+        scores.extend(pair_scores(model, processor, pairs[start : start + batch_size])[0].tolist())
+    return scores
+
+
+@torch.no_grad()
+def score_canaries(model: PeftModel, processor, probes: Sequence[CanaryProbe], batch_size: int = 64) -> CanaryScores:
+    """Score every probe's answer and its alternatives (prompted as training prompts a record's question)."""
+    prompts = [f"question: {probe.question}" for probe in probes]
+    answers = [TextPair(probe.image, prompt, probe.answer) for probe, prompt in zip(probes, prompts)]
+    scores = _log_likelihoods(model, processor, answers, batch_size)
+    others = [
+        TextPair(probe.image, prompt, other) for probe, prompt in zip(probes, prompts) for other in probe.alternatives
+    ]
+    alternative_scores = iter(_log_likelihoods(model, processor, others, batch_size))
+    ranks = []
+    for probe, score in zip(probes, scores):
+        ranks.append(1 + sum(next(alternative_scores) >= score for _ in probe.alternatives))
+    return CanaryScores(tuple(scores), tuple(ranks))
