@@ -47,6 +47,33 @@ def verify_log(
     return entries
 
 
+RUN_END_KEYS = {"last_round", "adapter_hash"}
+
+
+def verify_run_end(entries: list[dict]) -> None:
+    """A closing run-end must agree with the rounds it closes: no chain pins an unsigned log's last line, so its
+    keys, round, adapter hash and time are checked against the entries before it. AuditError names what differs."""
+    if entries and (problem := _run_end_problem(entries)):
+        raise AuditError(f"line {len(entries)}: {problem}")
+
+
+def _run_end_problem(entries: list[dict]) -> str | None:
+    end = entries[-1]
+    if end["kind"] != "run-end":
+        return None
+    rounds = [entry["payload"]["row"] for entry in entries if entry["kind"] == "round" and "row" in entry["payload"]]
+    payload = end["payload"]
+    if set(payload) != RUN_END_KEYS:
+        return f"run-end holds {sorted(payload)}, not {sorted(RUN_END_KEYS)}"
+    if rounds and payload["last_round"] != rounds[-1].get("round"):
+        return f"run-end names round {payload['last_round']!r}, the log's last round is {rounds[-1].get('round')!r}"
+    if rounds and payload["adapter_hash"] != rounds[-1].get("adapter_hash"):
+        return "run-end's adapter_hash is not the last round's"
+    if len(entries) > 1 and end["time"] < entries[-2]["time"]:
+        return "run-end is dated before the entry it follows"
+    return None
+
+
 def _checked_entry(
     where: str, raw: bytes, seq: int, prev: str, public_key: Ed25519PublicKey | None, expected_run_id: str | None
 ) -> dict:

@@ -11,7 +11,7 @@ from audit.errors import AuditError
 from audit.keys import generate_keypair, load_public_key
 from audit.log import LOG_NAME
 from audit.report import write_report
-from audit.verify import verify_files, verify_log
+from audit.verify import verify_files, verify_log, verify_run_end
 from contract.run_config import ConfigError
 from fedvlm.privacy_audit import add_privacy_command
 from server.run_dir import RunDir
@@ -46,6 +46,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return 1
     try:
         entries = verify_log(run_dir.root / LOG_NAME, public_key=public_key, expected_run_id=run_id)
+        verify_run_end(entries)
         files = verify_files(entries, run_dir.root)
     except AuditError as error:
         print(f"fedvlm audit: FAILED: {error}", file=sys.stderr)

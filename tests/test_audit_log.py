@@ -15,7 +15,7 @@ from audit.errors import AuditError
 from audit.hashing import file_hash, folder_hash
 from audit.keys import generate_keypair, load_private_key, load_public_key
 from audit.log import LOG_NAME, AuditLog
-from audit.verify import verify_files, verify_log
+from audit.verify import verify_files, verify_log, verify_run_end
 
 TRIALS = 200
 GENESIS_BY_HAND = "0" * 64
@@ -370,3 +370,32 @@ def test_key_files(tmp_path: Path, keys: tuple[Path, Path]) -> None:
     garbage.write_text("not a key", encoding="utf-8")
     with pytest.raises(AuditError, match=f"{garbage}: not an unencrypted PEM private key"):
         load_private_key(garbage)
+
+
+def _closed_run_log(path: Path) -> None:
+    log = AuditLog(path)
+    log.append("run-start", {"run_id": "run-1"})
+    for number in range(3):
+        log.append("round", {"row": {"round": number, "adapter_hash": f"{number:064x}"}})
+    log.append("run-end", {"last_round": 2, "adapter_hash": f"{2:064x}"})
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (b'"last_round":2', b'"last_round":3', "run-end names round 3"),
+        (b'"last_round":2', b'"lase_round":2', "run-end holds"),
+        (b'"adapter_hash":"0000', b'"adapter_hash":"1000', "adapter_hash is not the last round's"),
+        (b'"time":"20', b'"time":"19', "dated before"),
+    ],
+)
+def test_an_unsigned_run_end_that_contradicts_its_rounds_fails(tmp_path: Path, old: bytes, new: bytes, message):
+    path = tmp_path / "audit.jsonl"
+    _closed_run_log(path)
+    verify_run_end(verify_log(path))
+    lines = _lines(path)
+    assert old in lines[-1]
+    lines[-1] = lines[-1].replace(old, new, 1)
+    _write_lines(path, lines)
+    with pytest.raises(AuditError, match=message):
+        verify_run_end(verify_log(path))
