@@ -74,6 +74,7 @@ class LocalFederation:
         }
         self.services = Services(env, self.workdir / "logs")
         self.run_dir = RunDir(self.out)
+        self.database = self.workdir / "superlink.db"
 
     def __enter__(self) -> LocalFederation:
         return self
@@ -102,10 +103,13 @@ class LocalFederation:
             key = write_node_key(self.keys, name)
             self.sites.append(Site(name, key, site_folder(root, index), self.run_dir.site_state / name))
 
-    def start_superlink(self) -> None:
-        """flower-superlink with TLS (self.tls) and SuperNode authentication; its state in a database that survives a
-        restart."""
+    def start_superlink(self, fresh: bool = False) -> None:
+        """flower-superlink with TLS (self.tls) and SuperNode authentication, its state in a database (fresh: a new
+        one, on a new port; the keys must then be registered again)."""
         tls = self.tls
+        if fresh:
+            self.database = self.workdir / f"superlink-{time.monotonic_ns()}.db"
+            self.port = 0
         self.port = self.port or free_port()
         self._write_connection()
         link = self.services.start(
@@ -116,7 +120,7 @@ class LocalFederation:
                 "--ssl-certfile", str(tls.server_certificate),
                 "--ssl-keyfile", str(tls.server_key),
                 "--enable-supernode-auth",
-                "--database", str(self.workdir / "superlink.db"),
+                "--database", str(self.database),
                 "--port", str(self.port),
             ],
         )  # fmt: skip
@@ -140,7 +144,9 @@ class LocalFederation:
 
     def start_supernode(self, site: Site) -> None:
         """flower-supernode for site, over TLS with its key, through a relay that counts its bytes."""
-        if site.relay is None:
+        if site.relay is None or site.relay.target_port != self.port:
+            if site.relay is not None:
+                site.relay.stop()
             site.relay = CountingRelay("127.0.0.1", self.port)
             site.relay.start()
         site.state.mkdir(parents=True, exist_ok=True)
