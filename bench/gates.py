@@ -70,10 +70,10 @@ def run(out: Path, overrides: list[str]) -> tuple[list[dict], float]:
     return rows, time.monotonic() - started
 
 
-def gated(out: Path, base: list[str], tables: list[str]) -> dict:
-    """A run with the gates enforcing: its round counts, gate and round seconds, and final accuracy."""
+def gated(out: Path, base: list[str], tables: list[str], finished: bool = False) -> dict:
+    """A run with the gates enforcing (finished: already run into out): round counts, seconds, final accuracy."""
     overrides = [*base, *([f"simulation.adversary=[{', '.join(tables)}]"] if tables else [])]
-    rows, seconds = run(out, overrides)
+    rows, seconds = (read_rows(out), None) if finished else run(out, overrides)
     gate_seconds, round_seconds = gate_time(rows)
     return {
         "counts": count_rounds(rows, load_config(None, overrides).simulation.adversary),
@@ -217,14 +217,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="federation.rounds of every run (default 6; --quick: 4)")
     parser.add_argument("--quick", action="store_true", help="smoke run: the tiny-test model, few records and steps")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="another override, every run")
+    parser.add_argument("--clean-run", type=Path, help="a finished clean run of these settings, reused")
     parser.add_argument("--demo-run", type=Path, help="a demo run directory: its gate time over round time too")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-gates"), help="run directories and results.json")
     args = parser.parse_args()
     rounds = args.rounds or (4 if args.quick else 6)
     sizes = [*(QUICK if args.quick else ()), f"federation.rounds={rounds}", *args.set]
     on_settings, off_settings = [*GATES_ON, *sizes], [*GATES_OFF, *sizes]
-    clean = gated(args.out / "clean", on_settings, [])
-    clean["damage"] = damage_of(args.out / "clean", on_settings, clean["rows"][-1])
+    clean_dir = args.clean_run or args.out / "clean"
+    clean = gated(clean_dir, on_settings, [], finished=args.clean_run is not None)
+    clean["damage"] = damage_of(clean_dir, on_settings, clean["rows"][-1])
     on: dict[str, dict] = {}
     harm: dict[str, dict] = {}
     for kind in args.kinds:  # one kind at a time, results.json rewritten after each: a cut-short bench keeps them
