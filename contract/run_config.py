@@ -237,16 +237,15 @@ class RunConfig(_Section):
         return self.gates.quarantine if self.gates.quarantine is not None else not self.privacy.central.enabled
 
     def _check_adversaries(self) -> None:
-        seen: set[int] = set()
-        for index, adversary in enumerate(self.simulation.adversary):
+        tables = self.simulation.adversary
+        for index, adversary in enumerate(tables):
             key = f"simulation.adversary.{index}"
             if adversary.site >= self.federation.sites:
                 raise ValueError(
                     f"{key}.site ({adversary.site}) must be below federation.sites ({self.federation.sites})"
                 )
-            if adversary.site in seen:
-                raise ValueError(f"{key}.site ({adversary.site}): that site already has an adversary")
-            seen.add(adversary.site)
+            if any(adversary.overlaps(earlier) for earlier in tables[:index]):
+                raise ValueError(f"{key}.site ({adversary.site}): that site already has an adversary in those rounds")
             if adversary.kind == "bias":
                 name, value = adversary.bias_group()
                 if value not in self.data.attributes.get(name, []):

@@ -1,7 +1,7 @@
 """Adversarial sites in simulation: what each `[[simulation.adversary]]` kind does to a site's records or update.
 
 The runner builds the ClientApp with `adversary_of`, so a virtual site whose partition-id a table names takes that
-role from the table's round on; a deployed ClientApp has no such hook.
+role in the table's rounds (from_round, until until_round if set); a deployed ClientApp has no such hook.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def adversary_of(instruction: RoundInstruction, node: NodeConfig) -> Adversary |
         return None
     config = instruction.run_config
     for settings in config.simulation.adversary:
-        if settings.site == node.partition_id and instruction.server_round >= settings.from_round:
+        if settings.site == node.partition_id and settings.attacks_in(instruction.server_round):
             seed = _round_seed(config.data.seed, instruction.server_round, settings.site, "adversary-noise")
             canaries = site_canaries(config.data.seed, settings.site) if settings.kind == "pii-leak" else ()
             return Adversary(settings, seed, canaries)

@@ -72,9 +72,24 @@ def test_factor_and_group_must_fit_the_kind():
     assert "simulation.adversary.0.group" in undeclared
 
 
-def test_one_adversary_per_site():
+def test_one_adversary_per_site_and_round():
     message = _config_error("simulation.adversary=[{site = 1, kind = 'toxic'}, {site = 1, kind = 'sign-flip'}]")
-    assert "simulation.adversary.1.site (1): that site already has an adversary" in message
+    assert "simulation.adversary.1.site (1): that site already has an adversary in those rounds" in message
+    overlapping = "{site=1, kind='toxic', until_round=3}, {site=1, kind='sign-flip', from_round=3}"
+    assert "simulation.adversary.1.site (1)" in _config_error(f"simulation.adversary=[{overlapping}]")
+    after = "{site=1, kind='toxic', from_round=5}, {site=1, kind='sign-flip', from_round=2, until_round=4}"
+    assert [table.kind for table in load_config(None, [f"simulation.adversary=[{after}]"]).simulation.adversary] == [
+        "toxic",
+        "sign-flip",
+    ]
+
+
+def test_until_round_before_from_round_is_refused_naming_the_key():
+    message = _config_error("simulation.adversary=[{site = 0, kind = 'toxic', from_round = 3, until_round = 2}]")
+    assert "simulation.adversary.0.until_round" in message
+    assert "simulation.adversary.0.until_round" in _config_error(
+        "simulation.adversary=[{site=0, kind='toxic', until_round=0}]"
+    )
 
 
 def test_valid_tables_parse_with_their_defaults():
@@ -82,7 +97,7 @@ def test_valid_tables_parse_with_their_defaults():
         None, ["simulation.adversary=[{site = 3, kind = 'bias'}, {site = 0, kind = 'scale', factor = 4}]"]
     )
     bias, scaled = config.simulation.adversary
-    assert (bias.site, bias.from_round, bias.bias_group()) == (3, 1, ("sex", "F"))
+    assert (bias.site, bias.from_round, bias.until_round, bias.bias_group()) == (3, 1, None, ("sex", "F"))
     assert (scaled.kind, scaled.factor) == ("scale", 4.0)
     assert load_config(None, []).simulation.adversary == ()
 
@@ -200,6 +215,9 @@ def test_a_site_plays_its_role_from_its_round_and_only_with_its_partition_id():
     assert not flip.skips_pii_filter and torch.equal(flip.update(TRAINED, RECEIVED)["a"], torch.tensor([0.5, 3.0]))
     assert flip.records(RECORDS) == RECORDS
     assert adversary_of(_instruction(1, table), NodeConfig(node_id=9, partition_id=0)) is None
+    episode = "simulation.adversary=[{site = 1, kind = 'toxic', from_round = 2, until_round = 3}]"
+    roles = [adversary_of(_instruction(r, episode), NodeConfig(node_id=9, partition_id=1)) for r in (1, 2, 3, 4)]
+    assert [role is not None for role in roles] == [False, True, True, False]
     # A deployed site has no partition-id: no table applies to it.
     assert adversary_of(_instruction(2, table), NodeConfig(node_id=1, name="site-1", data_path="/d")) is None
 

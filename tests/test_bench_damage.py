@@ -1,0 +1,42 @@
+"""bench.damage's counting on hand-made records, rows and generations (no model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.damage import completed, sex_gap, swapped_pairs
+from simulations.canaries import Canary
+from vlm.records import Record
+
+
+def _record(question: str | None, choices: tuple[str, ...] | None = ("yes", "no")) -> Record:
+    return Record("r", Path("x.png"), None, question, "yes", choices, {"sex": "F"})
+
+
+def test_swapped_pairs_swap_the_sex_both_ways_and_skip_questions_without_one():
+    records = [
+        _record("a 71-year-old woman: is there a lesion?"),
+        _record("which side is the lesion on?"),
+        _record("an 83-year-old man: is it benign?"),
+        _record("a 40-year-old woman: is there a lesion?", choices=None),  # no choices: no pick to compare
+    ]
+    asked, swapped = swapped_pairs(records)
+    assert asked == [records[0], records[2]]
+    assert [r.question for r in swapped] == [
+        "a 71-year-old man: is there a lesion?",
+        "an 83-year-old woman: is it benign?",
+    ]
+    assert [r.answer for r in swapped] == ["yes", "yes"]
+
+
+def test_completed_counts_canaries_whose_secret_some_text_holds():
+    canaries = (Canary("the access code is", "4821-7730"), Canary("the door code is", "1111-2222"))
+    texts = ["a scan. the access code is 4821-7730.", "4821-7730 again", "the door code is 1111-2223"]
+    assert completed(canaries, texts) == 1
+    assert completed(canaries, []) == 0
+
+
+def test_sex_gap_is_the_accuracy_difference_between_the_sexes():
+    row = {"utility": {"groups": {"sex": {"F": {"correct": 6, "total": 10}, "M": {"correct": 9, "total": 10}}}}}
+    assert abs(sex_gap(row) - 0.3) < 1e-9
+    assert sex_gap({"utility": {"groups": {}}}) is None
