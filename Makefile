@@ -42,6 +42,9 @@ bench: system $(STAMP)
 	$(VENV)/bin/python -m bench.simulation_overhead
 	$(VENV)/bin/python -m bench.pii
 	$(VENV)/bin/python -m bench.dp
+	$(VENV)/bin/python -m bench.deploy
+	$(VENV)/bin/python -m bench.audit
+	$(VENV)/bin/python -m bench.gates
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
