@@ -161,7 +161,8 @@ def test_a_supernode_killed_mid_round_is_left_out_and_rejoins(tmp_path, tiny_mod
     assert rows[1]["aggregated_sites"] == ["site-0"] and rows[1]["accepted"]
     assert "site-1" in rows[3]["aggregated_sites"]
     missing = "site-2: DatasetError: <data-path>: dataset folder does not exist"
-    assert all(missing in row["site_failures"] for row in rows[1:])
+    assert any(missing in row.get("site_failures", []) for row in rows[1:])
+    assert all("site-2" not in row["aggregated_sites"] for row in rows)
 
 
 def test_a_killed_serverapp_or_superlink_resumes_from_its_last_accepted_round(tmp_path, tiny_model_dir):
