@@ -225,6 +225,12 @@ class RunConfig(_Section):
                 f"privacy.central.noise_multiplier ({central.noise_multiplier}) must stay below 2 x "
                 f"clipped_count_stddev ({count_stddev:g}) with adaptive clipping"
             )
+        updates_gate = self.gates.tables.get("updates")
+        if central.enabled and updates_gate is not None and updates_gate.mode == "enforce":
+            raise ValueError(
+                "gates.updates: it judges each site's update before the central noise, so its verdicts are not "
+                "covered by the central ε; set gates.updates.mode = 'warn' or remove it under privacy.central"
+            )
         if central.enabled and self.gates.quarantine:
             raise ValueError(
                 "gates.quarantine: its leave-one-site-out trials would each be a release under privacy.central; "

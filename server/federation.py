@@ -61,6 +61,7 @@ class Federation:
         safety = config.gates.tables.get("safety")
         self.probes = (safety.probes, safety.max_new_tokens) if safety is not None else (0, 0)
         self.current_items: ItemResults | None = None  # the current global's per-question results (memory only)
+        self.updates: dict[str, dict[str, torch.Tensor]] = {}  # this round's site updates (memory only)
         self.quarantine = Quarantine(config.gates.quarantine_rounds)
         self.model_dir = config.model.directory()
         self.data_root = data_root(config, run_dir)
@@ -123,6 +124,7 @@ class Federation:
     def _judge(self, server_round: int, assessment: Assessment, current: dict, row: dict, sites: tuple) -> Verdict:
         """The gates' verdict on an assessed aggregate holding sites' updates, against the current global."""
         evidence = RoundEvidence(
+            updates={site: self.updates[site] for site in sites if site in self.updates},
             server_round=server_round,
             candidate=assessment.summary,
             current=current,
@@ -237,6 +239,7 @@ class Federation:
         }
         if reasons := failure_reasons(replies):
             row["site_failures"] = reasons
+        self.updates = {reply_site(reply): _update(reply, global_state) for reply in valid}
         if valid:
             row["update_hashes"] = {reply_site(reply): _update_hash(reply) for reply in valid}
             row["dataset_hashes"] = {reply_site(reply): reply_dataset(reply) for reply in valid}
@@ -338,6 +341,12 @@ class Federation:
 
 def _sites(replies: list[Message]) -> tuple[str, ...]:
     return tuple(sorted(reply_site(reply) for reply in replies))
+
+
+def _update(reply: Message, global_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A site's update: its adapter minus the global adapter it received."""
+    arrays = reply.content["arrays"].to_torch_state_dict()
+    return {key: arrays[key].to(torch.float32) - global_state[key] for key in global_state}
 
 
 def _update_hash(reply: Message) -> str:

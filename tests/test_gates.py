@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -296,3 +297,81 @@ def test_gate_tables_stay_on_the_server(monkeypatch):
     assert RoundInstruction.decode(RoundInstruction(config, "h", "", "f", "").encode()) == decoded
     assert decoded.run_config.gates == load_config(None).gates
     assert decoded.run_config.model_dump(exclude={"gates"}) == config.model_dump(exclude={"gates"})
+
+
+def _updates(vectors: dict[str, list[float]]) -> dict[str, dict[str, torch.Tensor]]:
+    return {site: {"w": torch.tensor(values)} for site, values in vectors.items()}
+
+
+def test_update_figures_by_hand():
+    from evaluation.gates.updates import update_figures
+
+    figures = update_figures(_updates({"site-0": [3.0, 4.0], "site-1": [6.0, 8.0], "site-2": [0.0, -2.0]}))
+    # norms 5, 10, 2: median 5. Others' means: site-0 (3, 3); site-1 (1.5, 1); site-2 (4.5, 6).
+    assert [figures[s]["norm_ratio"] for s in ("site-0", "site-1", "site-2")] == pytest.approx([1.0, 2.0, 0.4])
+    assert figures["site-0"]["cosine"] == pytest.approx(21 / (5 * math.sqrt(18)))
+    assert figures["site-1"]["cosine"] == pytest.approx(17 / (10 * math.sqrt(3.25)))
+    assert figures["site-2"]["cosine"] == pytest.approx(-12 / (2 * 7.5))
+
+
+HONEST = {"site-0": [1.0, 1.0, 0.0], "site-2": [1.0, 0.8, 0.2], "site-3": [0.9, 1.1, 0.0]}
+
+
+@pytest.mark.parametrize(
+    ("stray", "why"),
+    [([-1.0, -1.0, 0.0], r"cosine -1\.00"), ([10.0, 10.0, 0.0], r"norm (9|10)\.\d\dx median")],
+)
+def test_updates_gate_rejects_a_reversed_or_scaled_update_and_names_it(stray, why):
+    gate = _gate("updates")
+    clean = gate(_evidence(updates=_updates(HONEST)))
+    assert clean["passed"] and clean["figures"]["strays"] == []
+    result = gate(_evidence(updates=_updates({**HONEST, "site-1": stray})))
+    assert not result["passed"] and result["figures"]["strays"] == ["site-1"]
+    assert result["reason"].startswith("site-1: ") and re.search(why, result["reason"])
+
+
+def test_updates_gate_cannot_judge_one_update_and_passes_round_zero():
+    gate = _gate("updates")
+    alone = gate(_evidence(updates=_updates({"site-0": [1.0, 0.0]})))
+    assert not alone["passed"] and alone["reason"] == "cannot judge: 1 update(s)"
+    assert gate(_evidence(server_round=0, updates={}))["passed"]
+
+
+def test_attribution_with_the_updates_gate_finds_the_reversed_site(task_identity):
+    built = build_strategy(load_config(None, ["federation.sites=4"]))
+    built.current_arrays = {"w": np.zeros(3, dtype=np.float32)}
+    vectors = {**HONEST, "site-1": [-1.0, -1.0, 0.0]}
+    replies = [
+        Message(
+            RecordDict(
+                {
+                    "arrays": ArrayRecord({"w": torch.tensor(values)}),
+                    "metrics": MetricRecord({"num-examples": 10}),
+                    "site": ConfigRecord({"name": site, "status": "trained"}),
+                }
+            ),
+            dst_node_id=node,
+            message_type="train",
+        )
+        for node, (site, values) in enumerate(sorted(vectors.items()), start=1)
+    ]
+    replies = [Message(message.content, reply_to=message) for message in replies]
+    gates = build_gates(validate_gate_settings({"updates": {}}))
+    updates = _updates(vectors)  # the global is zero: each site's adapter is its update
+
+    def judge_updates(state: dict, sites: tuple) -> tuple[Assessment, Verdict]:
+        evidence = _evidence(sites=sites, updates={site: updates[site] for site in sites})
+        return Assessment({"vqa_accuracy": 0.5}, _items([True]), None), judge(gates, evidence)
+
+    found = attribute(built, 1, replies, 2, judge_updates)
+    assert found.suspects == ("site-1",)
+    assert found.accepted.sites == ("site-0", "site-2", "site-3")
+
+
+def test_an_enforcing_updates_gate_is_refused_under_central_dp():
+    with pytest.raises(ConfigError, match=r"gates\.updates: .* central"):
+        load_config(None, ["privacy.central.enabled=true", "gates.updates={}"])
+    warned = load_config(None, ["privacy.central.enabled=true", "gates.updates={mode = 'warn'}"])
+    assert warned.gates.tables["updates"].mode == "warn"
+    with pytest.raises(ConfigError, match=r"gates\.updates\.max_norm_ratio"):
+        load_config(None, ["gates.updates.max_norm_ratio=1.0"])

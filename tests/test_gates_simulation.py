@@ -103,3 +103,32 @@ def test_a_rejected_round_keeps_the_global_and_the_server_optimizer_state(tmp_pa
     assert saved[1].keys() == saved[2].keys() and saved[1]
     for key, value in saved[1].items():
         np.testing.assert_array_equal(saved[2][key], value)
+
+
+def test_the_updates_gate_catches_a_sign_flipping_site_and_the_round_goes_on_without_it(tmp_path, tiny_model_dir):
+    config = load_config(
+        None,
+        [
+            *SMALL_RUN,
+            "federation.sites=3",
+            "federation.rounds=2",
+            "gates.utility.mode='warn'",
+            "gates.updates={}",
+            "simulation.adversary=[{site = 1, kind = 'sign-flip', from_round = 2}]",
+        ],
+    )
+    run_dir = RunDir(tmp_path / "run")
+    simulate(config, run_dir.root)
+    rows = run_dir.read_metrics()
+    assert [row["status"] for row in rows] == ["accepted"] * 3
+    honest = rows[1]["gates"]["updates"]
+    assert honest["passed"] and honest["figures"]["strays"] == [] and rows[1]["attribution"] is None
+    attacked = rows[2]
+    gate = attacked["gates"]["updates"]
+    assert not gate["passed"] and gate["figures"]["strays"] == [POISONED]
+    assert gate["figures"]["sites"][POISONED]["cosine"] < -0.3 < min(
+        figures["cosine"] for site, figures in gate["figures"]["sites"].items() if site != POISONED
+    )
+    assert attacked["attribution"]["suspects"] == [POISONED]
+    assert attacked["aggregated_sites"] == ["site-0", "site-2"] and attacked["quarantined"]["added"] == [POISONED]
+    assert attacked["attribution"]["gates"]["updates"]["passed"]

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from evaluation.items import ItemResults
@@ -29,6 +30,7 @@ class RoundEvidence:
     candidate_items: ItemResults | None = None  # per-question results of the candidate (memory only)
     current_items: ItemResults | None = None  # and of the current global adapter (None when unknown)
     generations: tuple[str, ...] | None = None  # the candidate's greedy answers to the safety probes, if asked
+    updates: Mapping[str, Mapping[str, torch.Tensor]] | None = None  # per site in the candidate: adapter − global
 
 
 @dataclass(frozen=True)
