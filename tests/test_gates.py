@@ -207,10 +207,11 @@ def test_gate_tables_and_federation_keys_round_trip_through_toml(tmp_path):
     assert (again.gates.quarantine, again.gates.quarantine_rounds) == (False, 5)
 
 
-def _reply(site: str, value: float, node: int) -> Message:
+def _reply(site: str, value: float | torch.Tensor, node: int) -> Message:
+    weights = value if isinstance(value, torch.Tensor) else torch.full((3,), value)
     content = RecordDict(
         {
-            "arrays": ArrayRecord({"w": torch.full((3,), value)}),
+            "arrays": ArrayRecord({"w": weights}),
             "metrics": MetricRecord({"num-examples": 10}),
             "site": ConfigRecord({"name": site, "status": "trained"}),
         }
@@ -342,20 +343,8 @@ def test_attribution_with_the_updates_gate_finds_the_reversed_site(task_identity
     built.current_arrays = {"w": np.zeros(3, dtype=np.float32)}
     vectors = {**HONEST, "site-1": [-1.0, -1.0, 0.0]}
     replies = [
-        Message(
-            RecordDict(
-                {
-                    "arrays": ArrayRecord({"w": torch.tensor(values)}),
-                    "metrics": MetricRecord({"num-examples": 10}),
-                    "site": ConfigRecord({"name": site, "status": "trained"}),
-                }
-            ),
-            dst_node_id=node,
-            message_type="train",
-        )
-        for node, (site, values) in enumerate(sorted(vectors.items()), start=1)
+        _reply(site, torch.tensor(values), node) for node, (site, values) in enumerate(sorted(vectors.items()), start=1)
     ]
-    replies = [Message(message.content, reply_to=message) for message in replies]
     gates = build_gates(validate_gate_settings({"updates": {}}))
     updates = _updates(vectors)  # the global is zero: each site's adapter is its update
 
