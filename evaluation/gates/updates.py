@@ -18,7 +18,7 @@ class UpdatesGateSettings(GateSettings):
     """`[gates.updates]`: how far a site's update may stray from the round's other updates."""
 
     max_norm_ratio: float = Field(3.0, gt=1.0)  # a site's update norm over the median norm of the round's updates
-    min_cosine: float = Field(-0.3, ge=-1.0, lt=1.0)  # cosine of a site's update to the mean of the others' updates
+    min_cosine: float = Field(-0.5, ge=-1.0, lt=1.0)  # cosine of a site's update to the mean of the others' updates
 
 
 def flat_update(update: Mapping[str, torch.Tensor]) -> torch.Tensor:
