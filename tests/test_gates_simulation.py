@@ -126,8 +126,10 @@ def test_the_updates_gate_catches_a_sign_flipping_site_and_the_round_goes_on_wit
     attacked = rows[2]
     gate = attacked["gates"]["updates"]
     assert not gate["passed"] and gate["figures"]["strays"] == [POISONED]
-    assert gate["figures"]["sites"][POISONED]["cosine"] < -0.5 < min(
-        figures["cosine"] for site, figures in gate["figures"]["sites"].items() if site != POISONED
+    assert (
+        gate["figures"]["sites"][POISONED]["cosine"]
+        < -0.5
+        < min(figures["cosine"] for site, figures in gate["figures"]["sites"].items() if site != POISONED)
     )
     assert attacked["attribution"]["suspects"] == [POISONED]
     assert attacked["aggregated_sites"] == ["site-0", "site-2"] and attacked["quarantined"]["added"] == [POISONED]
