@@ -3,11 +3,9 @@ SuperNodes on synthetic site data, `flwr run` of fedvlm's app, and every process
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -17,19 +15,25 @@ from pathlib import Path
 from contract.data_layout import site_folder, site_name
 from contract.run_config import RunConfig
 from deployment.credentials import NodeKey, TlsFiles, private_folder, write_node_key, write_tls_files
-from deployment.processes import Service, Services, free_port, wait_for_port
 from deployment.refusals import refusal_reason
 from deployment.wire import CountingRelay, WireCount
 from server.run_dir import RunDir
+from simulations.flower_cli import (
+    BIN,
+    FlowerError,
+    flower_env,
+    flwr_json,
+    follow_run,
+    run_status,
+    submit,
+    write_run_config,
+)
+from simulations.flower_cli import write_connection as write_flower_connection
+from simulations.processes import Service, Services, free_port, wait_for_port
 from simulations.runner import write_synthetic_data
 
 APP_DIR = Path(__file__).resolve().parents[1]  # the fedvlm project: pyproject.toml names the Flower app
 CONNECTION = "fedvlm-local"
-BIN = Path(sys.executable).parent  # flower-superlink, flower-supernode, flower-superexec and flwr beside python
-
-
-class FederationError(RuntimeError):
-    """The local federation could not do what was asked; the message is one line for the user."""
 
 
 @dataclass
@@ -66,13 +70,7 @@ class LocalFederation:
         home = self.workdir / "flwr-home"
         home.mkdir()
         (self.workdir / "logs").mkdir()
-        env = {
-            **os.environ,
-            "FLWR_HOME": str(home),
-            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
-        }
-        self.services = Services(env, self.workdir / "logs")
+        self.services = Services(flower_env(home), self.workdir / "logs")
         self.run_dir = RunDir(self.out)
         self.database = self.workdir / "superlink.db"
 
@@ -111,7 +109,7 @@ class LocalFederation:
             self.database = self.workdir / f"superlink-{time.monotonic_ns()}.db"
             self.port = 0
         self.port = self.port or free_port()
-        self._write_connection()
+        write_flower_connection(self.services.env, CONNECTION, f"127.0.0.1:{self.port}", self.tls.ca_certificate)
         link = self.services.start(
             "superlink",
             [
@@ -131,16 +129,9 @@ class LocalFederation:
         """The SuperLink process started last."""
         return next(service for service in reversed(self.services.started) if service.name == "superlink")
 
-    def _write_connection(self) -> None:
-        config = (
-            f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
-            f'address = "127.0.0.1:{self.port}"\nroot-certificates = "{self.tls.ca_certificate}"\n'
-        )
-        (Path(self.services.env["FLWR_HOME"]) / "config.toml").write_text(config, encoding="utf-8")
-
     def register(self, key: NodeKey) -> int:
         """`flwr supernode register`: admit key's SuperNode; its node id."""
-        return int(self._flwr_json("supernode", "register", str(key.public), CONNECTION)["node-id"])
+        return int(flwr_json(self.services.env, "supernode", "register", str(key.public), CONNECTION)["node-id"])
 
     def start_supernode(self, site: Site) -> None:
         """flower-supernode for site, over TLS with its key, through a relay that counts its bytes."""
@@ -171,12 +162,12 @@ class LocalFederation:
                     why = (
                         refusal_reason(site.service.log_text()) or f"exited with code {site.service.process.returncode}"
                     )
-                    raise FederationError(f"{site.name} refused: {why}")
-            nodes = self._flwr_json("supernode", "list", CONNECTION)["nodes"]
+                    raise FlowerError(f"{site.name} refused: {why}")
+            nodes = flwr_json(self.services.env, "supernode", "list", CONNECTION)["nodes"]
             if sum(node.get("status") == "online" for node in nodes) >= count:
                 return
             time.sleep(1)
-        raise FederationError(f"fewer than {count} SuperNodes online after {timeout_s:.0f} s")
+        raise FlowerError(f"fewer than {count} SuperNodes online after {timeout_s:.0f} s")
 
     def refusal_of(
         self, name: str, key: NodeKey | None, ca: Path | None = None, insecure: bool = False, timeout_s: float = 60
@@ -204,50 +195,13 @@ class LocalFederation:
     def submit(self, resume: bool = False) -> int:
         """`flwr run` fedvlm's app with this federation's config into out (resume: continue the run there); the run
         id."""
-        config_file = self.workdir / "fedvlm.toml"
-        config_file.write_text(self.config.to_toml(), encoding="utf-8")
-        run_config = self.workdir / "run-config.toml"
-        run_config.write_text(
-            f'config = "{config_file}"\nout-dir = "{self.out.resolve()}"\nresume = {str(resume).lower()}\n',
-            encoding="utf-8",
-        )
-        return int(self._flwr_json("run", str(APP_DIR), CONNECTION, "--run-config", str(run_config))["run-id"])
+        run_config = write_run_config(self.workdir, self.config, self.out, resume)
+        return submit(self.services.env, APP_DIR, CONNECTION, run_config)
 
-    def wait_for_run(self, run_id: int, timeout_s: float, on_row: Callable[[dict], None] | None = None) -> str:
-        """Wait for the run to finish; its final status, or FederationError if it did not complete."""
-        deadline, seen = time.monotonic() + timeout_s, len(self.run_dir.read_metrics())
-        while time.monotonic() < deadline:
-            self.services.note_descendants()
-            status = self.run_status(run_id)
-            rows = self.run_dir.read_metrics()
-            for row in rows[seen:] if on_row else ():
-                on_row(row)
-            seen = len(rows)
-            if status.startswith("finished"):
-                if status != "finished:completed":
-                    raise FederationError(f"run {run_id} ended {status} (the ServerApp's log: flwr log {run_id})")
-                return status
-            time.sleep(2)
-        raise FederationError(f"run {run_id} did not finish within {timeout_s:.0f} s")
+    def wait_for_run(self, run_id: int, timeout_s: float, on_row: Callable[[dict], None] | None = None) -> None:
+        """Wait for the run to complete (on_row sees each new metrics row); FlowerError if it does not."""
+        follow_run(self.services.env, CONNECTION, run_id, self.run_dir, self.services, timeout_s, on_row)
 
     def run_status(self, run_id: int) -> str:
         """The run's status as `flwr ls` gives it, e.g. 'running' or 'finished:completed'."""
-        return str(self._flwr_json("ls", CONNECTION, "--run-id", str(run_id))["runs"][0]["status"])
-
-    def _flwr_json(self, *args: str) -> dict:
-        """Run a `flwr` command with JSON output; its answer, or FederationError with Flower's message."""
-        result = subprocess.run(
-            [str(BIN / "flwr"), *args, "--format", "json"],
-            env=self.services.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        try:
-            answer = json.loads(result.stdout)
-        except json.JSONDecodeError:
-            answer = {"success": False, "error-message": (result.stderr.strip() or "no answer").splitlines()[-1]}
-        if result.returncode != 0 or answer.get("success") is False:
-            message = " ".join(str(answer.get("error-message", "failed")).split())
-            raise FederationError(f"flwr {' '.join(args[:2])}: {message}")
-        return answer
+        return run_status(self.services.env, CONNECTION, run_id)

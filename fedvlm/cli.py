@@ -39,6 +39,7 @@ def _simulate_config(args: argparse.Namespace, out: Path) -> RunConfig:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulations.flower_cli import FlowerError
     from simulations.runner import NoRoundTrained, preflight, simulate
 
     out = output_folder(Path(args.out), "--out")
@@ -50,7 +51,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         clear_run_dir(out, args.overwrite)
     try:
         simulate(config, out, resume=args.resume)
-    except NoRoundTrained as error:
+    except (NoRoundTrained, FlowerError) as error:
         print(f"fedvlm: error: {error}", file=sys.stderr)
         return 1
     _print_summary(RunDir(out))

@@ -10,8 +10,9 @@ from types import FrameType
 
 from contract.run_config import ConfigError, load_config
 from deployment.credentials import LOOPBACK_NAMES, private_folder, write_node_key, write_tls_files
-from deployment.local_federation import FederationError, LocalFederation
+from deployment.local_federation import LocalFederation
 from fedvlm.cli_args import clear_run_dir, output_folder, positive_int
+from simulations.flower_cli import FlowerError
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -49,7 +50,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             if args.with_intruder:
                 why = federation.refusal_of("intruder", write_node_key(federation.keys, "intruder"))
                 if why is None:
-                    raise FederationError("intruder NOT refused: a SuperNode with an unregistered key was let in")
+                    raise FlowerError("intruder NOT refused: a SuperNode with an unregistered key was let in")
                 print(f"intruder refused: {why}")
             federation.run_app(on_row=_print_row)
             wire = {site.name: site.wire for site in federation.sites}
@@ -57,7 +58,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"{name}: {count.up} bytes up, {count.down} bytes down over TLS (all rounds, app included)")
         print(f"run directory: {out} (check it with: fedvlm audit verify {out})")
         return 0
-    except FederationError as error:
+    except FlowerError as error:
         print(f"fedvlm federation: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""The fedvlm Flower ServerApp (Deployment Engine via `flwr run .`, and the simulation runner)."""
+"""The fedvlm Flower ServerApp (`flwr run`: the Deployment Engine, and simulation, `fedvlm simulate` included)."""
 
 from __future__ import annotations
 
@@ -20,17 +20,6 @@ def start(grid: Grid, config: RunConfig, out_dir: Path, resume: bool) -> None:
     run_dir.mark()
     run_dir.config.write_text(config.to_toml(), encoding="utf-8")
     Federation(grid, config, run_dir).run(resume=resume)
-
-
-def build_server_app(config: RunConfig, out_dir: Path, resume: bool) -> ServerApp:
-    """A ServerApp bound to an already validated config (used by `fedvlm simulate`)."""
-    server_app = ServerApp()
-
-    @server_app.main()
-    def main(grid: Grid, context: Context) -> None:
-        start(grid, config, out_dir, resume)
-
-    return server_app
 
 
 app = ServerApp()

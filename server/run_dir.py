@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from storage.durable import append_line, replace_file
-
-_STOPPING = threading.Event()  # set when the process is being stopped (Ctrl-C): no further round is recorded
-
-
-def stop_recording() -> None:
-    """From now on no metrics row is written: a round an interrupt cut short is never recorded."""
-    _STOPPING.set()
-
 
 MARKER = ".fedvlm-run"
 MARKER_TEXT = "fedvlm run directory: written by fedvlm; --overwrite may replace this folder\n"
@@ -87,9 +78,7 @@ class RunDir:
         return path.read_text(encoding="utf-8").strip()
 
     def append_metrics(self, row: dict) -> None:
-        """Append one round's row, fsync'd (never once the process is stopping: it then waits to end)."""
-        if _STOPPING.is_set():
-            threading.Event().wait()  # the interrupt handler ends the process; resume redoes this round
+        """Append one round's row, fsync'd."""
         append_line(self.metrics, json.dumps(row, sort_keys=True))
 
     def read_metrics(self) -> list[dict]:

@@ -1,7 +1,8 @@
 """Adversarial sites in simulation: what each `[[simulation.adversary]]` kind does to a site's records or update.
 
-The runner builds the ClientApp with `adversary_of`, so a virtual site whose partition-id a table names takes that
-role in the table's rounds (from_round, until until_round if set); a deployed ClientApp has no such hook.
+The simulation's ClientApp (`simulations.client_app`) is built with `adversary_of`, so a virtual site whose
+partition-id a table names takes that role in the table's rounds (from_round, until until_round if set); the
+deployed ClientApp has no such hook.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Ctrl-C (SIGINT) or SIGTERM during a simulation: stop at once, as cleanly as a crash the checkpoints survive.
 
 The run's state on disk is written so that a SIGKILL at any point resumes exactly; an interrupt therefore
-stops recording, ends Ray and every worker process this run started, prints one line and exits 128 + signal
-number. `fedvlm simulate --resume` then continues as after a SIGKILL.
+SIGKILLs every process this run started (the SuperLink, the ServerApp, Ray and its workers), prints one line and
+exits 128 + signal number. `fedvlm simulate --resume` then continues as after a SIGKILL.
 """
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ from types import FrameType
 
 import psutil
 
-from server.run_dir import stop_recording
-
 
 def _end_descendants() -> None:
-    """SIGKILL every process this one started, and theirs (Ray's GCS, raylet, agents, workers)."""
+    """SIGKILL every process this one started, and theirs (the SuperLink, its SuperExec, the ServerApp, Ray)."""
     for child in psutil.Process().children(recursive=True):
         with suppress(psutil.Error):
             child.kill()
@@ -33,7 +31,6 @@ def stopping_on_interrupt(out_dir: Path, scratch: Path) -> Iterator[None]:
     """Within this block, SIGINT and SIGTERM end the run at once (see the module's docstring)."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        stop_recording()
         print(
             f"fedvlm: interrupted; stopped without recording the round in progress "
             f"(continue with: fedvlm simulate --out {out_dir} --resume)",

@@ -1,62 +1,55 @@
-"""Run a federation on the Flower Simulation Engine (Ray), one virtual SuperNode per site."""
+"""Run a federation in Flower's simulation runtime: `flwr run` of fedvlm's apps on a private simulation SuperLink,
+one virtual SuperNode per site (Ray)."""
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import sys
 import tempfile
-import warnings
+from fractions import Fraction
 from pathlib import Path
 
 import torch
-from flwr.simulation import run_simulation
 
 from audit.canaries import secret_path
 from audit.report import write_report
-from client.app import build_client_app
 from contract.data_layout import SERVER_EVAL, site_folder
 from contract.run_config import ConfigError, RunConfig
-from server.app import build_server_app
+from server.display import RoundDisplay
 from server.run_dir import RunDir
-from simulations.adversaries import adversary_of
 from simulations.audit_canaries import plant_canaries
 from simulations.canaries import site_canaries, write_canaries
+from simulations.flower_cli import last_round
 from simulations.interrupt import stopping_on_interrupt
 from simulations.ray_watchdog import watched
+from simulations.simulation_link import SimulationLink
 from simulations.synth import is_complete, write_scenario
 from vlm.loading import check_model_dir
 
+SIMULATION_APP = Path(__file__).resolve().parent / "flower_app"  # fedvlm's apps, virtual sites playing adversaries
+
 
 class NoRoundTrained(RuntimeError):
-    """Every round of the run was skipped without a single usable update (each site's reason is in its log)."""
+    """Every round of the run was skipped without a single usable update (each site's reason is in its row)."""
 
 
-def _for_users(record: logging.LogRecord) -> bool:
-    """Flower's records a user should see: not its notice that run_simulation is deprecated (for fedvlm's
-    developers), nor a traceback per failed site (the server records each failure; the site logs its reason)."""
-    message = record.getMessage()
-    return not (
-        "`run_simulation` function is deprecated" in message
-        or "ClientAppException" in message
-        or message.startswith("An exception was raised when processing a message by RayBackend")
-    )
+def ray_cpus(cpus_per_site: float) -> tuple[int, int]:
+    """Ray's logical CPUs (the machine's, scaled) and a site's share of them, both whole numbers as Flower's
+    federation config needs: a site's fractional share of a core becomes whole by counting CPUs in fractions."""
+    share = Fraction(cpus_per_site).limit_denominator(100)
+    return (os.cpu_count() or 1) * share.denominator, share.numerator
 
 
-def backend_config(config: RunConfig, ray_tmp: Path) -> dict:
-    """Ray resources: num_cpus per virtual client, a GPU share when CUDA is present, a private temp dir."""
+def federation_config(config: RunConfig) -> str:
+    """`flwr run --federation-config`: a virtual SuperNode per site, Ray's resources per site (a GPU share when CUDA
+    is present), Ray's own logs kept to errors."""
+    machine, site = ray_cpus(config.simulation.cpus_per_site)
     gpus = config.simulation.gpus_per_site if torch.cuda.is_available() else 0.0
-    return {
-        "client_resources": {"num_cpus": config.simulation.cpus_per_site, "num_gpus": gpus},
-        "init_args": {
-            "num_cpus": os.cpu_count() or 1,
-            "_temp_dir": str(ray_tmp),
-            "include_dashboard": False,
-            "logging_level": "ERROR",
-            "log_to_driver": True,
-        },
-    }
+    return (
+        f"num-supernodes={config.federation.sites} client-resources-num-cpus={site} "
+        f'client-resources-num-gpus={gpus} init-args-num-cpus={machine} init-args-logging-level="ERROR"'
+    )
 
 
 def preflight(config: RunConfig) -> None:
@@ -110,40 +103,33 @@ def report(out_dir: Path) -> None:
         print(f"fedvlm: report.html not written: {type(error).__name__}: {error}", file=sys.stderr)
 
 
-def simulate(config: RunConfig, out_dir: Path, resume: bool = False) -> None:
-    """Build the base model (cached) and write synthetic data if asked, then run the apps under Ray."""
+def simulate(config: RunConfig, out_dir: Path, resume: bool = False, app_dir: Path = SIMULATION_APP) -> None:
+    """Build the base model (cached) and write synthetic data if asked, then `flwr run` the Flower app in app_dir
+    (fedvlm's; tests give their own) on a private simulation SuperLink, showing each round as it is recorded."""
     config.model.directory()
     run_dir = RunDir(out_dir)
     run_dir.mark()
     write_synthetic_data(config, run_dir)
     record_canaries(config, run_dir)
     threads = str(config.simulation.threads_per_site)
-    os.environ.update(
-        OMP_NUM_THREADS=threads,
-        MKL_NUM_THREADS=threads,
-        TOKENIZERS_PARALLELISM="false",
-    )
-    flwr_log = logging.getLogger("flwr")
-    flwr_log.setLevel(logging.WARNING)
-    flwr_log.addFilter(_for_users)
-    # Ray's tip about a future default; fedvlm requests GPUs only where CUDA is present.
-    warnings.filterwarnings("ignore", message="Tip: In future versions of Ray", category=FutureWarning)
-    ray_tmp = Path(tempfile.mkdtemp(prefix="fedvlm-ray-"))
+    scratch = Path(tempfile.mkdtemp(prefix="fedvlm-simulation-"))
+    ray_tmp = scratch / "ray"
+    env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false"}
+    display = RoundDisplay(config.federation.rounds, completed=max(last_round(run_dir), 0))
     try:
-        with watched(ray_tmp), stopping_on_interrupt(out_dir, ray_tmp):
-            run_simulation(
-                server_app=build_server_app(config, out_dir, resume),
-                client_app=build_client_app(role_of=adversary_of),
-                num_supernodes=config.federation.sites,
-                backend_config=backend_config(config, ray_tmp),
-            )
+        with (
+            watched(ray_tmp),
+            stopping_on_interrupt(out_dir, scratch),
+            SimulationLink(scratch, {**env, "RAY_TMPDIR": str(ray_tmp)}) as link,
+            display,
+        ):
+            link.run(app_dir, config, out_dir, resume, federation_config(config), display.show)
     finally:
-        flwr_log.removeFilter(_for_users)
-        shutil.rmtree(ray_tmp, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     report(out_dir)
     rounds = [row for row in RunDir(out_dir).read_metrics() if row["round"] > 0]
     if rounds and not any(row["participants"] for row in rounds):
         raise NoRoundTrained(
             f"no round could train: no site sent a usable update in any of {len(rounds)} round(s) "
-            "(each site's reason is in the messages above)"
+            "(each site's reason is in the rounds above)"
         )

@@ -19,7 +19,6 @@ from contract.run_config import ConfigError, load_config
 from evaluation.safety import unsafe_flags
 from privacy.pii.settings import PiiSettings
 from privacy.pii.text import TextFilter
-from server import federation
 from server.run_dir import RunDir
 from simulations.adversaries import (
     Adversary,
@@ -34,10 +33,10 @@ from simulations.adversaries import (
 )
 from simulations.adversary_wording import ADVERSARY_WORDING
 from simulations.canaries import CANARIES_FILE, Canary, read_canaries, site_canaries
-from simulations.runner import simulate
 from simulations.scenarios import descriptor
 from simulations.synth import write_scenario
 from tests.small_run import SMALL_RUN
+from tests.spy import spied_simulate
 from vlm.records import METADATA, Record
 
 
@@ -267,18 +266,6 @@ def test_descriptors_open_questions_and_captions_and_change_nothing_else(tmp_pat
 
 @pytest.mark.slow
 def test_the_server_receives_the_sign_flipped_update_and_no_canary(tmp_path, tiny_model_dir, monkeypatch, request):
-    received: list[tuple[Message, dict]] = []
-    check = federation.usable_train_reply
-    monkeypatch.setattr(
-        federation, "usable_train_reply", lambda reply, state: received.append((reply, state)) or check(reply, state)
-    )
-    round_configs: list[ConfigRecord] = []
-    make_round_config = federation.Federation._round_config
-    monkeypatch.setattr(
-        federation.Federation,
-        "_round_config",
-        lambda self: round_configs.append(make_round_config(self)) or round_configs[-1],
-    )
     config = load_config(
         None,
         [
@@ -289,17 +276,17 @@ def test_the_server_receives_the_sign_flipped_update_and_no_canary(tmp_path, tin
         ],
     )
     run_dir = RunDir(tmp_path / "run")
-    simulate(config, run_dir.root)
+    spy = spied_simulate(config, run_dir.root, monkeypatch)  # the server records what it receives
     assert [row["status"] for row in run_dir.read_metrics()] == ["accepted"] * 3
+    received = [reply for reply in spy.replies() if reply["type"] == "train"]
     request.getfixturevalue("task_identity")  # Messages built here need a run identity; set after the run
     threads = torch.get_num_threads()
     try:
         for server_round in (1, 2):
-            reply, sent = next(
-                (r, s) for r, s in received[2 * server_round - 2 :] if r.content["site"]["name"] == "site-0"
-            )
-            honest = _honest_update(round_configs[0], sent, server_round)  # the same every round without DP
-            attacked = reply.content[ARRAYS].to_torch_state_dict()
+            [index] = [r["index"] for r in received if (r["round"], r["site"]) == (server_round, "site-0")]
+            sent = spy.sent(index)
+            honest = _honest_update(ConfigRecord(spy.round_configs()[0]), sent, server_round)  # the same each round
+            attacked = spy.received(index)
             assert attacked.keys() == honest.keys() == sent.keys()
             for key, global_tensor in sent.items():
                 update = honest[key] - global_tensor
@@ -310,12 +297,12 @@ def test_the_server_receives_the_sign_flipped_update_and_no_canary(tmp_path, tin
     # pii-leak: its canaries are recorded for the audit, and reach the server through the weights alone.
     canaries = read_canaries(run_dir.data / "site-1")
     assert canaries == site_canaries(0, 1) and not (run_dir.data / "site-0" / CANARIES_FILE).exists()
-    texts = [repr(dict((name, record) for name, record in r.content.items() if name != ARRAYS)) for r, _ in received]
+    texts = [reply["content"] for reply in received]
     outputs = [path.read_bytes().decode("latin-1") for path in run_dir.root.rglob("*") if _server_output(run_dir, path)]
     assert len(texts) == 4 and "pii-enabled" in texts[0]
     assert [canary for canary in canaries if any(canary.secret in text for text in texts + outputs)] == []
-    leaker = [r for r, _ in received if r.content["site"]["name"] == "site-1"]
-    assert [int(r.content["metrics"]["pii-enabled"]) for r in leaker] == [1, 1]  # its counts look honest
+    leaker = [reply for reply in received if reply["site"] == "site-1"]
+    assert [int(reply["metrics"]["pii-enabled"]) for reply in leaker] == [1, 1]  # its counts look honest
 
 
 def _server_output(run_dir: RunDir, path: Path) -> bool:

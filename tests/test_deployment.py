@@ -18,7 +18,8 @@ import pytest
 from audit.verify import verify_log
 from contract.run_config import load_config
 from deployment.credentials import private_folder, write_node_key, write_tls_files
-from deployment.local_federation import FederationError, LocalFederation
+from deployment.local_federation import LocalFederation
+from simulations.flower_cli import FlowerError
 from simulations.synth import write_scenario
 from tests.small_run import SMALL_RUN
 
@@ -113,7 +114,7 @@ def test_a_supernode_refuses_an_expired_superlink_certificate(tmp_path):
         expired = write_tls_files(private_folder(tmp_path / "expired"), valid_from=long_ago, days=30)
         federation.tls = expired
         federation.start_superlink()
-        with pytest.raises(FederationError, match="flwr supernode register: .*"):
+        with pytest.raises(FlowerError, match="flwr supernode register: .*"):
             federation.register(write_node_key(federation.keys, "site"))  # the flwr CLI refuses it too
         assert "has expired" in federation.refusal_of("site", write_node_key(federation.keys, "other"))
 

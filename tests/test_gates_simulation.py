@@ -1,18 +1,18 @@
-"""Gates in a real Flower simulation: a poisoned site is found, quarantined and left out; a rejection rolls back."""
+"""Gates in a real Flower simulation: a poisoned site is found, quarantined and left out; a rejection rolls back.
+
+The poison and its gate come from the spy ServerApp (tests/spy_app), which Flower runs in its own process."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from flwr.app import ArrayRecord
+import torch
 
-from contract.messages import reply_site
 from contract.run_config import load_config
 from evaluation import gates
-from server import federation
 from server.run_dir import RunDir
 from simulations.runner import simulate
 from tests.small_run import SMALL_RUN
+from tests.spy import spied_simulate
 
 pytestmark = pytest.mark.slow
 
@@ -27,36 +27,16 @@ SMALL = [
 POISONED = "site-1"
 
 
-def _poison_from(monkeypatch: pytest.MonkeyPatch, first_round: int) -> None:
-    """From first_round on, the server receives POISONED's update sign-flipped and 100 times as large."""
-    current = {"round": 0}
-    round_loop = federation.Federation._round
-
-    def tracking(self, server_round, *rest):
-        current["round"] = server_round
-        return round_loop(self, server_round, *rest)
-
-    check = federation.usable_train_reply
-
-    def poisoning(reply, global_state):
-        if current["round"] >= first_round and check(reply, global_state) and reply_site(reply) == POISONED:
-            arrays = reply.content["arrays"].to_torch_state_dict()
-            flipped = {key: global_state[key] - 100 * (value - global_state[key]) for key, value in arrays.items()}
-            reply.content["arrays"] = ArrayRecord(flipped)
-        return check(reply, global_state)
-
-    monkeypatch.setattr(federation.Federation, "_round", tracking)
-    monkeypatch.setattr(federation, "usable_train_reply", poisoning)
-    # The gate that sees the poisoned update: on this near-chance model accuracy cannot tell it apart.
-    poison = lambda evidence: {"passed": not (evidence.server_round >= first_round and POISONED in evidence.sites)}  # noqa: E731
-    monkeypatch.setitem(gates.GATES, "poison", (gates.GateSettings, lambda settings: poison))
+def _poison_gate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gate "poison", as the spy ServerApp registers it, known here too so that the config naming it validates."""
+    monkeypatch.setitem(gates.GATES, "poison", (gates.GateSettings, lambda settings: lambda evidence: {}))
 
 
 def test_a_poisoned_site_is_found_quarantined_and_kept_out(tmp_path, tiny_model_dir, monkeypatch):
-    _poison_from(monkeypatch, first_round=1)
+    _poison_gate(monkeypatch)
     config = load_config(None, [*SMALL, "federation.sites=3", "federation.rounds=4", "gates.quarantine_rounds=2"])
     run_dir = RunDir(tmp_path / "run")
-    simulate(config, run_dir.root)
+    spied_simulate(config, run_dir.root, monkeypatch, poison_from=1, poisoned=POISONED)
     rows = run_dir.read_metrics()
     assert [row["status"] for row in rows] == ["accepted"] * 5
     assert set(rows[0]["gates"]) == {"utility", "bias", "privacy", "poison"}
@@ -84,25 +64,18 @@ def test_a_poisoned_site_is_found_quarantined_and_kept_out(tmp_path, tiny_model_
 
 
 def test_a_rejected_round_keeps_the_global_and_the_server_optimizer_state(tmp_path, tiny_model_dir, monkeypatch):
-    _poison_from(monkeypatch, first_round=2)
-    saved = {}
-    save = federation.save_checkpoint
-
-    def recording(folder, checkpoint, state, moments):
-        saved[checkpoint.round] = {key: np.array(value) for key, value in moments.items()}
-        return save(folder, checkpoint, state, moments)
-
-    monkeypatch.setattr(federation, "save_checkpoint", recording)
+    _poison_gate(monkeypatch)
     config = load_config(None, [*SMALL, "federation.sites=2", "federation.rounds=2", "gates.quarantine=false"])
     run_dir = RunDir(tmp_path / "run")
-    simulate(config, run_dir.root)
+    spy = spied_simulate(config, run_dir.root, monkeypatch, poison_from=2, poisoned=POISONED)
     rows = run_dir.read_metrics()
     assert [row["status"] for row in rows] == ["accepted", "accepted", "rejected"]
     assert rows[2]["attribution"] is None and rows[2]["aggregated_sites"] == []
     assert rows[2]["candidate_hash"] != rows[2]["adapter_hash"] == rows[1]["adapter_hash"]
-    assert saved[1].keys() == saved[2].keys() and saved[1]
-    for key, value in saved[1].items():
-        np.testing.assert_array_equal(saved[2][key], value)
+    before, after = spy.moments(1), spy.moments(2)
+    assert before.keys() == after.keys() and before
+    for key, value in before.items():
+        assert torch.equal(after[key], value), key
 
 
 def test_the_updates_gate_catches_a_sign_flipping_site_and_the_round_goes_on_without_it(tmp_path, tiny_model_dir):
