@@ -14,7 +14,7 @@ from pathlib import Path
 
 from contract.run_config import RunConfig
 from server.run_dir import RunDir
-from simulations.processes import Services
+from simulations.processes import Service, Services
 
 BIN = Path(sys.executable).parent  # flwr, flower-superlink, flower-supernode and flower-superexec beside python
 ERROR_LINE = re.compile(r"^\w+(?:\.\w+)*(?:Error|Exception|Exhausted|Failed): ")
@@ -103,6 +103,12 @@ def _show_new_rows(run_dir: RunDir, shown: int, on_row: Callable[[dict], None] |
     return shown
 
 
+def _show_new_lines(stream: Service, on_log: Callable[[str], None] | None) -> None:
+    for line in stream.new_lines():
+        if on_log is not None:
+            on_log(line)
+
+
 def follow_run(
     env: dict[str, str],
     connection: str,
@@ -111,9 +117,10 @@ def follow_run(
     services: Services,
     timeout_s: float = math.inf,
     on_row: Callable[[dict], None] | None = None,
+    on_log: Callable[[str], None] | None = None,
 ) -> None:
-    """Wait for the run to complete (on_row sees the row of each round after the last one recorded now); FlowerError,
-    with the ServerApp's error, if it ends otherwise or outlasts timeout_s.
+    """Wait for the run to complete (on_row sees the row of each round after the last one recorded now, on_log each
+    line of the run's log); FlowerError, with the ServerApp's error, if it ends otherwise or outlasts timeout_s.
 
     `flwr log --stream` waits for the run's end (a `flwr ls` every second would cost a core); its output, the
     ServerApp's log, goes to the services' log folder."""
@@ -122,9 +129,11 @@ def follow_run(
     while stream.process.poll() is None and time.monotonic() < deadline:
         services.note_descendants()
         shown = _show_new_rows(run_dir, shown, on_row)
+        _show_new_lines(stream, on_log)
         time.sleep(0.5)
     services.stop(stream)
     _show_new_rows(run_dir, shown, on_row)
+    _show_new_lines(stream, on_log)
     status = run_status(env, connection, run_id)
     if status == "finished:completed":
         return

@@ -22,6 +22,7 @@ class Service:
     process: subprocess.Popen
     log: Path
     descendants: set[int] = field(default_factory=set)
+    read_to: int = 0  # bytes of the log new_lines has returned
 
     def note_descendants(self) -> None:
         """Remember the process's current children (Flower's SuperExec, app processes) to stop them too."""
@@ -31,6 +32,17 @@ class Service:
     def log_text(self) -> str:
         """The process's output so far."""
         return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+
+    def new_lines(self) -> list[str]:
+        """The complete lines of its output written since the last call."""
+        if not self.log.exists():
+            return []
+        with self.log.open("rb") as source:
+            source.seek(self.read_to)
+            written = source.read()
+        complete = written[: written.rfind(b"\n") + 1]
+        self.read_to += len(complete)
+        return complete.decode("utf-8", errors="replace").splitlines()
 
 
 @dataclass

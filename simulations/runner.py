@@ -4,6 +4,7 @@ one virtual SuperNode per site (Ray)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -30,8 +31,12 @@ from vlm.loading import check_model_dir
 SIMULATION_APP = Path(__file__).resolve().parent / "flower_app"  # fedvlm's apps, virtual sites playing adversaries
 
 
+RAY_ACTOR_LINE = re.compile(r"^\(ClientAppActor pid=\d+\) ")  # a virtual site's output, as Ray forwards it
+COLOURS = re.compile(r"\x1b\[[0-9;]*m")
+
+
 class NoRoundTrained(RuntimeError):
-    """Every round of the run was skipped without a single usable update (each site's reason is in its row)."""
+    """Every round of the run was skipped without a single usable update (each site's reason is in its log)."""
 
 
 def ray_cpus(cpus_per_site: float) -> tuple[int, int]:
@@ -103,6 +108,14 @@ def report(out_dir: Path) -> None:
         print(f"fedvlm: report.html not written: {type(error).__name__}: {error}", file=sys.stderr)
 
 
+def show_site_log(line: str) -> None:
+    """Print a line of the run's log that a virtual site wrote (its skipped records, its failure), as Ray gives it;
+    Flower's own lines and the ServerApp's stay in the log."""
+    plain = COLOURS.sub("", line)
+    if RAY_ACTOR_LINE.match(plain) and "Manually terminating ClientAppActor" not in plain:
+        print(plain, file=sys.stderr, flush=True)
+
+
 def simulate(config: RunConfig, out_dir: Path, resume: bool = False, app_dir: Path = SIMULATION_APP) -> None:
     """Build the base model (cached) and write synthetic data if asked, then `flwr run` the Flower app in app_dir
     (fedvlm's; tests give their own) on a private simulation SuperLink, showing each round as it is recorded."""
@@ -123,7 +136,7 @@ def simulate(config: RunConfig, out_dir: Path, resume: bool = False, app_dir: Pa
             SimulationLink(scratch, {**env, "RAY_TMPDIR": str(ray_tmp)}) as link,
             display,
         ):
-            link.run(app_dir, config, out_dir, resume, federation_config(config), display.show)
+            link.run(app_dir, config, out_dir, resume, federation_config(config), display.show, show_site_log)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     report(out_dir)
@@ -131,5 +144,5 @@ def simulate(config: RunConfig, out_dir: Path, resume: bool = False, app_dir: Pa
     if rounds and not any(row["participants"] for row in rounds):
         raise NoRoundTrained(
             f"no round could train: no site sent a usable update in any of {len(rounds)} round(s) "
-            "(each site's reason is in the rounds above)"
+            "(each site's reason is in the messages above)"
         )

@@ -47,9 +47,11 @@ class SimulationLink:
         resume: bool,
         federation_config: str,
         on_row: Callable[[dict], None],
+        on_log: Callable[[str], None],
     ) -> None:
-        """`flwr run` the app with config into out_dir and follow it to its end (on_row sees each new row)."""
+        """`flwr run` the app with config into out_dir and follow it to its end (on_row sees each new row, on_log
+        each line of the run's log)."""
         run_config = write_run_config(self.workdir, config, out_dir, resume)
         env = self.services.env
         run_id = submit(env, app_dir, CONNECTION, run_config, "--federation-config", federation_config)
-        follow_run(env, CONNECTION, run_id, RunDir(out_dir), self.services, on_row=on_row)
+        follow_run(env, CONNECTION, run_id, RunDir(out_dir), self.services, on_row=on_row, on_log=on_log)

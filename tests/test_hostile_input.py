@@ -293,6 +293,9 @@ def test_ctrl_c_mid_round_stops_cleanly_and_resume_continues(tmp_path, tiny_mode
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.2)
     time.sleep(0.5)  # into round 2
+    run = [p for p in psutil.Process(process.pid).children(recursive=True) if "watchdog" not in " ".join(p.cmdline())]
+    commands = [" ".join(p.cmdline()) for p in run]
+    assert any("flower-superlink" in command for command in commands) and any(p.name() == "raylet" for p in run)
     started = time.monotonic()
     os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole foreground group
     stdout, stderr = process.communicate(timeout=60)
@@ -306,7 +309,8 @@ def test_ctrl_c_mid_round_stops_cleanly_and_resume_continues(tmp_path, tiny_mode
     assert [row["round"] for row in rows] == list(range(len(rows))) and 2 <= len(rows) <= 4, "stopped mid-way"
     assert all(row["status"] == "accepted" for row in rows)  # no round the interrupt cut short was recorded
     time.sleep(2.0)
-    assert _processes_in_session(process.pid) == []  # Ray and its agents and workers ended with the run
+    assert _processes_in_session(process.pid) == []  # nothing of the command's own session is left
+    assert [p.name() for p in run if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []  # nor of the run
 
     resumed = _fedvlm("simulate", "--out", str(out), "--resume", timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
