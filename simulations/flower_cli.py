@@ -135,6 +135,10 @@ def follow_run(
     _show_new_rows(run_dir, shown, on_row)
     _show_new_lines(stream, on_log)
     status = run_status(env, connection, run_id)
+    while not status.startswith("finished") and time.monotonic() < deadline:  # the stream ended before the run
+        time.sleep(5)
+        shown = _show_new_rows(run_dir, shown, on_row)
+        status = run_status(env, connection, run_id)
     if status == "finished:completed":
         return
     if not status.startswith("finished"):

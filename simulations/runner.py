@@ -29,8 +29,6 @@ from simulations.synth import is_complete, write_scenario
 from vlm.loading import check_model_dir
 
 SIMULATION_APP = Path(__file__).resolve().parent / "flower_app"  # fedvlm's apps, virtual sites playing adversaries
-
-
 RAY_ACTOR_LINE = re.compile(r"^\(ClientAppActor pid=\d+\) ")  # a virtual site's output, as Ray forwards it
 COLOURS = re.compile(r"\x1b\[[0-9;]*m")
 

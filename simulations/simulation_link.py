@@ -8,7 +8,7 @@ from pathlib import Path
 
 from contract.run_config import RunConfig
 from server.run_dir import RunDir
-from simulations.flower_cli import BIN, flower_env, follow_run, submit, write_connection, write_run_config
+from simulations.flower_cli import BIN, FlowerError, flower_env, follow_run, submit, write_connection, write_run_config
 from simulations.processes import Services, free_port, wait_for_port
 
 CONNECTION = "fedvlm-simulation"
@@ -30,9 +30,9 @@ class SimulationLink:
         link = self.services.start("superlink", [*command, "--host", "127.0.0.1", "--port", str(port)])
         try:
             wait_for_port("127.0.0.1", port, 60, link)
-        except (RuntimeError, TimeoutError):
+        except (RuntimeError, TimeoutError) as error:
             self.services.stop_all()
-            raise
+            raise FlowerError(f"the simulation SuperLink did not start: {error}") from None
         write_connection(self.services.env, CONNECTION, f"127.0.0.1:{port}")
         return self
 
