@@ -26,9 +26,9 @@ from simulations.flower_cli import (
     follow_run,
     run_status,
     submit,
+    write_connection,
     write_run_config,
 )
-from simulations.flower_cli import write_connection as write_flower_connection
 from simulations.processes import Service, Services, free_port, wait_for_port
 from simulations.runner import write_synthetic_data
 
@@ -109,7 +109,7 @@ class LocalFederation:
             self.database = self.workdir / f"superlink-{time.monotonic_ns()}.db"
             self.port = 0
         self.port = self.port or free_port()
-        write_flower_connection(self.services.env, CONNECTION, f"127.0.0.1:{self.port}", self.tls.ca_certificate)
+        write_connection(self.services.env, CONNECTION, f"127.0.0.1:{self.port}", self.tls.ca_certificate)
         link = self.services.start(
             "superlink",
             [
