@@ -27,7 +27,7 @@ lock: $(STAMP)
 	$(VENV)/bin/uv pip compile pyproject.toml --quiet -o $(LOCK)
 
 demo: system $(STAMP)
-	$(VENV)/bin/fedvlm simulate --out runs/demo --overwrite
+	$(VENV)/bin/fedvlm simulate --config configs/hospital.toml --out runs/demo --overwrite
 
 # The layers (import-linter contracts in pyproject.toml) and ruff, then the whole suite.
 test: system $(STAMP)

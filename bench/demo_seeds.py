@@ -1,8 +1,8 @@
 """The demo over data seeds: round-0 and final server-eval accuracy, gain, centralized accuracy and the ratio.
 
-Each seed runs `fedvlm simulate` as a user would (the demo config with `data.seed` set), then trains one LoRA
-centrally on the same sites' filtered training splits pooled, with as many examples and the same schedule
-(`bench.federated_vs_centralized`). The README states the min-max over seeds, never a single run.
+Each seed runs `fedvlm simulate` as a user would (the demo config, configs/hospital.toml, with `data.seed` set),
+then trains one LoRA centrally on the same sites' filtered training splits pooled, with as many examples and the
+same schedule (`bench.federated_vs_centralized`). The README states the min-max over seeds, never a single run.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.federated_vs_centralized import centralized_accuracy
-from bench.runs import simulate
+from bench.runs import DEMO_CONFIG, simulate
 from contract.run_config import load_config
 
 GAIN_GOAL, RATIO_GOAL = 0.30, 0.9
@@ -26,10 +26,10 @@ GAIN_GOAL, RATIO_GOAL = 0.30, 0.9
 def seed_figures(seed: int, out: Path) -> dict:
     """One seed's demo and centralized figures."""
     started = time.monotonic()
-    rows = simulate(out, "--set", f"data.seed={seed}")
+    rows = simulate(out, "--config", DEMO_CONFIG, "--set", f"data.seed={seed}")
     federated_seconds = time.monotonic() - started
     start, final = rows[0]["utility"]["vqa_accuracy"], [r for r in rows if r["accepted"]][-1]["utility"]["vqa_accuracy"]
-    centralized, _ = centralized_accuracy(load_config(None, [f"data.seed={seed}"]), out / "data")
+    centralized, _ = centralized_accuracy(load_config(DEMO_CONFIG, [f"data.seed={seed}"]), out / "data")
     environment = json.loads((out / "environment.json").read_text())
     return {
         "seed": seed,

@@ -17,7 +17,7 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from bench.runs import simulate
+from bench.runs import DEMO_CONFIG, simulate
 from client.site import site_data
 from contract.data_layout import SERVER_EVAL, site_folder
 from contract.run_config import RunConfig, load_config
@@ -62,13 +62,13 @@ def centralized_accuracy(config: RunConfig, data_root: Path) -> tuple[float, int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config", help="TOML configuration (default: the hospital demo)")
+    parser.add_argument("--config", default=DEMO_CONFIG, help="TOML configuration (default: the hospital demo's)")
     args = parser.parse_args()
     config = load_config(args.config)
     with tempfile.TemporaryDirectory(prefix="fedvlm-bench-") as tmp:
         out = Path(tmp) / "federated"
         started = time.monotonic()
-        rows = simulate(out, *(["--config", args.config] if args.config else []))
+        rows = simulate(out, "--config", args.config)
         federated_seconds = time.monotonic() - started
         federated = [row for row in rows if row["accepted"]][-1]["utility"]["vqa_accuracy"]
         started = time.monotonic()

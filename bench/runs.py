@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+DEMO_CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "hospital.toml")  # what `make demo` runs
+
 
 def simulate(out: Path, *args: str) -> list[dict]:
     """Run a simulation into out (replacing it) and return its metrics rows."""

@@ -1,8 +1,9 @@
-"""How a run's published adapter treats audit canaries: each answer's log-likelihood and its rank among alternative
-answers."""
+"""How a run's published adapter treats audit canaries: each answer's margin over alternative answers to the same
+prompt, and its rank among them."""
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from pathlib import Path
 import torch
 from peft import PeftModel
 from PIL import Image
+from scipy.special import logsumexp
 
 from evaluation.utility import pair_scores
 from vlm.collate import TextPair
@@ -29,9 +31,14 @@ class CanaryProbe:
 
 @dataclass(frozen=True)
 class CanaryScores:
-    """Per canary, in order: the answer's log-likelihood (higher = more likely trained on) and its rank."""
+    """Per canary, in order: the answer's margin and its rank.
 
-    log_likelihoods: tuple[float, ...]
+    The margin is the answer's log-likelihood minus the log of the alternatives' mean likelihood: how much more the
+    model believes this answer than random answers to the same image and question. It takes out what makes a prompt
+    easy or hard for every answer, so members and non-members separate better than by raw log-likelihood.
+    """
+
+    margins: tuple[float, ...]  # higher = more likely trained on
     ranks: tuple[int, ...]  # 1 + the alternatives at least as likely as the answer
 
 
@@ -43,6 +50,11 @@ def load_published(model_dir: Path, adapter_dir: Path) -> tuple[PeftModel, objec
         peft_model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
     peft_model.eval()
     return peft_model, processor
+
+
+def likelihood_margin(log_likelihood: float, alternatives: Sequence[float]) -> float:
+    """log(p(answer) / mean p(alternative)) from log-likelihoods, without underflow."""
+    return log_likelihood - float(logsumexp(alternatives)) + math.log(len(alternatives))
 
 
 def _log_likelihoods(model, processor, pairs: list[TextPair], batch_size: int) -> list[float]:
@@ -62,7 +74,9 @@ def score_canaries(model: PeftModel, processor, probes: Sequence[CanaryProbe], b
         TextPair(probe.image, prompt, other) for probe, prompt in zip(probes, prompts) for other in probe.alternatives
     ]
     alternative_scores = iter(_log_likelihoods(model, processor, others, batch_size))
-    ranks = []
+    margins, ranks = [], []
     for probe, score in zip(probes, scores):
-        ranks.append(1 + sum(next(alternative_scores) >= score for _ in probe.alternatives))
-    return CanaryScores(tuple(scores), tuple(ranks))
+        alternatives = [next(alternative_scores) for _ in probe.alternatives]
+        margins.append(likelihood_margin(score, alternatives))
+        ranks.append(1 + sum(other >= score for other in alternatives))
+    return CanaryScores(tuple(margins), tuple(ranks))

@@ -90,7 +90,7 @@ def cmd_privacy(args: argparse.Namespace) -> int:
         )
     scores = _scores(config, run_dir, canaries)
     figures = audit_figures(
-        scores.log_likelihoods,
+        scores.margins,
         [canary.included for canary in canaries],
         scores.ranks,
         1 + len(canaries[0].alternatives),

@@ -16,6 +16,7 @@ from audit.canaries import WORDS, draw_canaries, read_secret, secret_path, write
 from audit.errors import AuditError
 from audit.privacy_audit import accountant_epsilon, audit_figures
 from contract.run_config import ConfigError, load_config
+from evaluation.canary_scores import likelihood_margin
 from simulations.audit_canaries import plant
 from tests.small_run import SMALL_RUN_ARGS
 
@@ -117,6 +118,14 @@ def test_audit_figures_on_a_hand_case() -> None:
     q = 0.05 ** (1 / 10)
     assert perfect["epsilon_lower_bound"] == pytest.approx(math.log(q / (1 - q)), abs=1e-5)
     assert perfect["auc"] == 1.0 and not perfect["within_accountant"]
+
+
+def test_the_margin_compares_the_answer_with_the_alternatives_mean_likelihood() -> None:
+    # p(answer) = 0.5, alternatives 0.1 and 0.3 (mean 0.2): log(0.5 / 0.2).
+    assert likelihood_margin(math.log(0.5), [math.log(0.1), math.log(0.3)]) == pytest.approx(math.log(2.5))
+    # As likely as every alternative: 0, however unlikely all of them are (no underflow at 1e-400).
+    assert likelihood_margin(-921.0, [-921.0] * 31) == pytest.approx(0.0, abs=1e-9)
+    assert likelihood_margin(-900.0, [-921.0, -921.0]) == pytest.approx(21.0)
 
 
 def test_missing_secret_or_adapter_is_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -7,8 +7,13 @@ from contract.run_config import ConfigError, RunConfig, load_config
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-def test_hospital_preset_file_states_the_defaults():
-    assert load_config(CONFIGS / "hospital.toml") == RunConfig()
+def test_hospital_preset_file_states_the_defaults_but_server_momentum():
+    hospital = load_config(CONFIGS / "hospital.toml")
+    assert (hospital.aggregation.strategy, hospital.aggregation.server_momentum) == ("fedavgm", 0.7)
+    assert hospital.aggregation.server_rate() == 1.0
+    assert hospital.model_dump(exclude={"aggregation"}) == RunConfig().model_dump(exclude={"aggregation"})
+    moment = {"strategy", "server_momentum"}
+    assert hospital.aggregation.model_dump(exclude=moment) == RunConfig().aggregation.model_dump(exclude=moment)
 
 
 def test_retail_preset_differs_only_in_scenario():
