@@ -7,13 +7,11 @@ from contract.run_config import ConfigError, RunConfig, load_config
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-def test_hospital_preset_file_states_the_defaults_but_server_momentum():
+def test_hospital_preset_file_states_the_defaults_but_twice_the_local_steps():
     hospital = load_config(CONFIGS / "hospital.toml")
-    assert (hospital.aggregation.strategy, hospital.aggregation.server_momentum) == ("fedavgm", 0.7)
-    assert hospital.aggregation.server_rate() == 1.0
-    assert hospital.model_dump(exclude={"aggregation"}) == RunConfig().model_dump(exclude={"aggregation"})
-    moment = {"strategy", "server_momentum"}
-    assert hospital.aggregation.model_dump(exclude=moment) == RunConfig().aggregation.model_dump(exclude=moment)
+    assert (hospital.train.local_steps, RunConfig().train.local_steps) == (50, 25)
+    assert hospital.train.model_dump(exclude={"local_steps"}) == RunConfig().train.model_dump(exclude={"local_steps"})
+    assert hospital.model_dump(exclude={"train"}) == RunConfig().model_dump(exclude={"train"})
 
 
 def test_retail_preset_differs_only_in_scenario():
