@@ -29,12 +29,21 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+def _started_by_pytest(process: psutil.Process) -> bool:
+    """Whether the process inherited pytest's environment (not another run's on the same machine)."""
+    try:
+        return "PYTEST_CURRENT_TEST" in process.environ()
+    except psutil.Error:  # gone, or not ours to read
+        return False
+
+
 def flower_processes() -> list[psutil.Process]:
-    """Every running Flower process (SuperLink, SuperNode, SuperExec, app processes)."""
+    """Every running Flower process (SuperLink, SuperNode, SuperExec, app processes) started from these tests."""
     found = []
     for process in psutil.process_iter(["cmdline"]):
         command = " ".join(process.info["cmdline"] or [])
-        if any(name in command for name in ("flower-superlink", "flower-supernode", "flower-superexec", "flwr-")):
+        flower = ("flower-superlink", "flower-supernode", "flower-superexec", "flwr-")
+        if any(name in command for name in flower) and _started_by_pytest(process):
             found.append(process)
     return found
 
