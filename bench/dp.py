@@ -30,7 +30,7 @@ from dp_accounting import pld, rdp
 from rich.console import Console
 from rich.table import Table
 
-from bench.runs import simulate
+from bench.runs import CONFIGS, DEMO_CONFIG, simulate
 from contract.data_layout import site_folder
 from contract.run_config import RunConfig, load_config
 from privacy.dp.dp_sgd import train_lora_dp
@@ -42,7 +42,6 @@ from vlm.records import load_dataset
 from vlm.training import TrainSettings, train_lora
 
 EPSILONS = (1.0, 4.0, 8.0)
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DP_PRESET = str(CONFIGS / "hospital_dp.toml")
 DEMO_SITE_RECORDS = 192  # a demo site's training split (240 records, 20% held out)
 console = Console(width=120)
@@ -163,8 +162,8 @@ def utility() -> None:
     """Demo runs: no DP with the demo's LoRA and with the DP preset's; the DP preset at each ε."""
     preset_lora = ["--set", "lora.r=4", "--set", "lora.alpha=64"]  # as configs/hospital_dp.toml
     settings = [
-        ("no DP, r 8 α 16 (demo)", ["--config", str(CONFIGS / "hospital.toml")]),
-        ("no DP, r 4 α 64", ["--config", str(CONFIGS / "hospital.toml"), *preset_lora]),
+        ("no DP, r 8 α 16 (demo)", ["--config", DEMO_CONFIG]),
+        ("no DP, r 4 α 64", ["--config", DEMO_CONFIG, *preset_lora]),
     ] + [
         (f"ε = {target:g}, r 4 α 64", ["--config", DP_PRESET, "--set", f"privacy.dp.target_epsilon={target}"])
         for target in EPSILONS

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-DEMO_CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "hospital.toml")  # what `make demo` runs
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+DEMO_CONFIG = str(CONFIGS / "hospital.toml")  # what `make demo` runs
 
 
 def simulate(out: Path, *args: str) -> list[dict]:

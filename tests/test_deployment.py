@@ -29,6 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+FLOWER_COMMANDS = ("flower-superlink", "flower-supernode", "flower-superexec", "flwr-")
+
+
 def _started_by_pytest(process: psutil.Process) -> bool:
     """Whether the process inherited pytest's environment (not another run's on the same machine)."""
     try:
@@ -42,8 +45,7 @@ def flower_processes() -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["cmdline"]):
         command = " ".join(process.info["cmdline"] or [])
-        flower = ("flower-superlink", "flower-supernode", "flower-superexec", "flwr-")
-        if any(name in command for name in flower) and _started_by_pytest(process):
+        if any(name in command for name in FLOWER_COMMANDS) and _started_by_pytest(process):
             found.append(process)
     return found
 
