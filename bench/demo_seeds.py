@@ -50,7 +50,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fedvlm-bench-seeds-") as tmp:
         results = [seed_figures(seed, Path(tmp) / f"seed-{seed}") for seed in args.seeds]
     table = Table(title="the demo over data seeds (server-eval vqa_accuracy)")
-    for column in ("data.seed", "round 0", "round 15", "gain", "centralized", "federated / centralized", "demo s"):
+    for column in ("data.seed", "round 0", "last round", "gain", "centralized", "federated / centralized", "demo s"):
         table.add_column(column)
     for r in results:
         table.add_row(

@@ -7,11 +7,15 @@ from contract.run_config import ConfigError, RunConfig, load_config
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-def test_hospital_preset_file_states_the_defaults_but_twice_the_local_steps():
-    hospital = load_config(CONFIGS / "hospital.toml")
-    assert (hospital.train.local_steps, RunConfig().train.local_steps) == (50, 25)
-    assert hospital.train.model_dump(exclude={"local_steps"}) == RunConfig().train.model_dump(exclude={"local_steps"})
-    assert hospital.model_dump(exclude={"train"}) == RunConfig().model_dump(exclude={"train"})
+def test_hospital_preset_file_states_the_defaults_but_its_training_budget():
+    hospital, defaults = load_config(CONFIGS / "hospital.toml"), RunConfig()
+    assert (hospital.train.local_steps, defaults.train.local_steps) == (50, 25)
+    assert (hospital.train.batch_size, defaults.train.batch_size) == (8, 16)
+    assert (hospital.federation.rounds, defaults.federation.rounds) == (10, 15)
+    budget = {"local_steps", "batch_size"}
+    assert hospital.train.model_dump(exclude=budget) == defaults.train.model_dump(exclude=budget)
+    assert hospital.federation.model_dump(exclude={"rounds"}) == defaults.federation.model_dump(exclude={"rounds"})
+    assert hospital.model_dump(exclude={"train", "federation"}) == defaults.model_dump(exclude={"train", "federation"})
 
 
 def test_retail_preset_differs_only_in_scenario():
