@@ -3,6 +3,10 @@
 Speed comes from loading only spaCy's NER component, analyzing each distinct text once, batching NER with
 nlp.pipe, skipping NER for texts with no capital letter, digit or '@', asking only for the entity types a
 text has enough digits for, and matching every cued identifier type in one regex pass.
+
+spaCy is imported through Presidio here, as everywhere in privacy.pii: a simulation process imports its ServerApp and
+its ClientApp in two threads at once, and one thread entering spaCy directly while the other enters it from
+presidio_analyzer breaks both imports (KeyError: 'spacy'); through one entry, the second thread waits for the first.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import regex
-import spacy
 import tldextract
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
@@ -65,6 +68,8 @@ class _NerOnlySpacyEngine(SpacyNlpEngine):
     """spaCy with only the components NER needs (the small English NER has its own tok2vec)."""
 
     def load(self) -> None:
+        import spacy  # loaded by presidio_analyzer's import above (see the module docstring)
+
         self.nlp = {}
         for model in self.models:
             name = model["model_name"]
