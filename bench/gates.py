@@ -1,7 +1,8 @@
 """Issue 15's gate figures: what the gates catch, what they cost, and what each adversary does when nothing does.
 
-Every run is `fedvlm simulate` on the demo config with descriptors in the data (so that a bias can be taught and a
-counterfactual swap tested) and the safety gate on beside the demo's utility, bias and privacy gates:
+Every run is `fedvlm simulate` on the demo config (configs/hospital.toml) with descriptors in the data (so that a bias
+can be taught and a counterfactual swap tested) and the safety and updates gates on beside the demo's utility, bias and
+privacy gates:
 
 - a clean run with the gates enforcing: the baseline accuracy, clean rounds, and the gates' share of round time;
 - per adversary kind, a run with the gates enforcing in which the kind attacks in episodes of two rounds, one site
@@ -24,7 +25,7 @@ from rich.table import Table
 
 from bench.damage import Damage, measure
 from bench.gate_rounds import count_rounds, gate_time
-from bench.runs import simulate
+from bench.runs import DEMO_CONFIG, simulate
 from contract.run_config import load_config
 from simulations.canaries import site_canaries
 
@@ -66,7 +67,7 @@ def attack(kind: str) -> str:
 def run(out: Path, overrides: list[str]) -> tuple[list[dict], float]:
     """One simulation's rows and wall seconds."""
     started = time.monotonic()
-    rows = simulate(out, *[part for override in overrides for part in ("--set", override)])
+    rows = simulate(out, "--config", DEMO_CONFIG, *[part for override in overrides for part in ("--set", override)])
     return rows, time.monotonic() - started
 
 
@@ -76,7 +77,7 @@ def gated(out: Path, base: list[str], tables: list[str], finished: bool = False)
     rows, seconds = (read_rows(out), None) if finished else run(out, overrides)
     gate_seconds, round_seconds = gate_time(rows)
     return {
-        "counts": count_rounds(rows, load_config(None, overrides).simulation.adversary),
+        "counts": count_rounds(rows, load_config(DEMO_CONFIG, overrides).simulation.adversary),
         "final": rows[-1]["utility"]["vqa_accuracy"],
         "gate_seconds": gate_seconds,
         "round_seconds": round_seconds,
@@ -87,7 +88,7 @@ def gated(out: Path, base: list[str], tables: list[str], finished: bool = False)
 
 def damage_of(out: Path, overrides: list[str], last_row: dict) -> Damage:
     """A finished run's final adapter's damage figures (the canaries: the gates-off adversary's)."""
-    config = load_config(None, overrides)
+    config = load_config(DEMO_CONFIG, overrides)
     return measure(out, config, last_row, site_canaries(config.data.seed, ATTACKER), PROBES)
 
 

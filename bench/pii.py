@@ -7,7 +7,7 @@ spaCy model, AnonymizerEngine replacing every finding. Images: metadata PII afte
 re-save; burned-in names filled (90% of the name's box) vs presidio-image-redactor's defaults; names and MRNs
 filled on scans drawn as the demo draws them (simulations.synthetic_pii.burned_scan gives each value's pixels);
 what stays untouched (images without text, scan annotations). Demo share: filtering one demo site (240
-records, once) vs that site's local training over the demo's 15 rounds.
+records, once) vs that site's local training over the demo's rounds (configs/hospital.toml).
 
     python -m bench.pii
 """
@@ -34,8 +34,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.pii_eval_set import FIRST, HELDOUT_FIRST, HELDOUT_LAST, LAST, PRODUCTS, LabelledText, build_eval_set
+from bench.runs import DEMO_CONFIG
 from contract.data_layout import site_folder
-from contract.run_config import RunConfig
+from contract.run_config import load_config
 from privacy.pii.normalize import normalize_text
 from privacy.pii.ocr import TesserocrOCR
 from privacy.pii.pipeline import PiiFilter
@@ -343,7 +344,7 @@ def ocr_alone_seconds(ocr: TesserocrOCR, count: int) -> float:
 
 def demo_share(tmp: Path) -> None:
     """A demo site's filtering time against its local training over the demo's rounds, and the filter's floor."""
-    config = RunConfig()
+    config = load_config(DEMO_CONFIG)
     root = write_scenario("hospital", config.federation.sites, tmp / "demo", config.data.records_per_site, 4)
     site = site_folder(root, 0)
     records, _ = load_dataset(site)
