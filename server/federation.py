@@ -221,7 +221,8 @@ class Federation:
         with sampling_without(self.strategy, self.grid, self.quarantine.hidden_nodes(server_round)) as grid:
             messages = list(self.strategy.configure_train(server_round, sent, self._round_config(), grid))
         replies = list(self.grid.send_and_receive(messages, timeout=self.config.federation.round_timeout_s))
-        usable = [reply for reply in replies if usable_train_reply(reply, global_state)]
+        # In site order: the aggregate's float sums must not depend on which reply arrived first.
+        usable = sorted((reply for reply in replies if usable_train_reply(reply, global_state)), key=reply_site)
         self.quarantine.learn(usable)
         valid = [reply for reply in usable if reply_site(reply) not in out]  # a site sampled before its id was known
         refused = sum(refused_budget(reply) for reply in replies)
