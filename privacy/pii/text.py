@@ -6,7 +6,8 @@ text has enough digits for, and matching every cued identifier type in one regex
 
 spaCy is imported through Presidio here, as everywhere in privacy.pii: a simulation process imports its ServerApp and
 its ClientApp in two threads at once, and one thread entering spaCy directly while the other enters it from
-presidio_analyzer breaks both imports (KeyError: 'spacy'); through one entry, the second thread waits for the first.
+presidio_analyzer breaks both imports (KeyError: 'spacy', or an ImportError from a partially initialized spaCy
+module); through one entry, the second thread waits for the first.
 """
 
 from __future__ import annotations
