@@ -55,6 +55,13 @@ def _sets(*overrides: str) -> list[str]:
     return [part for override in overrides for part in ("--set", override)]
 
 
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _killed_after_a_round(command: list[str], out: Path, rounds: int, until: Callable[[], bool] = lambda: True) -> int:
     """Start a run and SIGKILL it once a round is committed and until() holds; the last committed round (asserted
     mid-way)."""
@@ -64,8 +71,14 @@ def _killed_after_a_round(command: list[str], out: Path, rounds: int, until: Cal
         if (out / "metrics.jsonl").is_file() and any(r["round"] >= 1 for r in _rows(out)) and until():
             break
         time.sleep(0.2)
+    run = psutil.Process(process.pid).children(recursive=True)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    # The SuperLink and ServerApp run in their own sessions and can commit a round until the run's watchdog ends them.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(_alive(p) for p in run):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in run), "a process of the killed run is still running"
     done_before = max(row["round"] for row in _rows(out))
     assert 1 <= done_before < rounds, "the run must be killed mid-way for this test to mean anything"
     return done_before
