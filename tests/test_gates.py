@@ -313,6 +313,9 @@ def test_update_figures_by_hand():
     assert figures["site-0"]["cosine"] == pytest.approx(21 / (5 * math.sqrt(18)))
     assert figures["site-1"]["cosine"] == pytest.approx(17 / (10 * math.sqrt(3.25)))
     assert figures["site-2"]["cosine"] == pytest.approx(-12 / (2 * 7.5))
+    # The others' agreement: the cosine of the other two (site-0 with site-1: 50 / 50; with site-2: -8 / 10).
+    assert [figures[s]["agreement"] for s in ("site-0", "site-1", "site-2")] == pytest.approx([-0.8, -0.8, 1.0])
+    assert update_figures(_updates({"site-0": [1.0], "site-1": [-1.0]}))["site-0"]["agreement"] is None
 
 
 HONEST = {"site-0": [1.0, 1.0, 0.0], "site-2": [1.0, 0.8, 0.2], "site-3": [0.9, 1.1, 0.0]}
@@ -329,6 +332,17 @@ def test_updates_gate_rejects_a_reversed_or_scaled_update_and_names_it(stray, wh
     result = gate(_evidence(updates=_updates({**HONEST, "site-1": stray})))
     assert not result["passed"] and result["figures"]["strays"] == ["site-1"]
     assert result["reason"].startswith("site-1: ") and re.search(why, result["reason"])
+
+
+def test_updates_gate_leaves_direction_unjudged_when_the_others_disagree():
+    # Late-round updates: a and b are orthogonal (agreement 0), so c's cosine of -0.86 to their mean accuses no one.
+    gate = _gate("updates")
+    result = gate(_evidence(updates=_updates({"a": [1.0, 0.0, 0.0], "b": [0.0, 1.0, 0.0], "c": [-0.6, -0.6, 0.5]})))
+    assert result["passed"] and result["figures"]["strays"] == []
+    assert result["figures"]["sites"]["c"]["cosine"] == pytest.approx(-0.6 / (math.sqrt(0.97) * math.sqrt(0.5)))
+    assert result["figures"]["sites"]["c"]["agreement"] == pytest.approx(0.0)
+    pair = gate(_evidence(updates=_updates({"a": [1.0, 0.0], "b": [-1.0, 0.1]})))
+    assert not pair["passed"] and pair["figures"]["strays"] == ["a", "b"]
 
 
 def test_updates_gate_cannot_judge_one_update_and_passes_round_zero():
@@ -364,3 +378,5 @@ def test_an_enforcing_updates_gate_is_refused_under_central_dp():
     assert warned.gates.tables["updates"].mode == "warn"
     with pytest.raises(ConfigError, match=r"gates\.updates\.max_norm_ratio"):
         load_config(None, ["gates.updates.max_norm_ratio=1.0"])
+    with pytest.raises(ConfigError, match=r"gates\.updates\.min_agreement"):
+        load_config(None, ["gates.updates.min_agreement=0.0"])

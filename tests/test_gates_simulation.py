@@ -101,7 +101,7 @@ def test_the_updates_gate_catches_a_sign_flipping_site_and_the_round_goes_on_wit
     assert not gate["passed"] and gate["figures"]["strays"] == [POISONED]
     assert (
         gate["figures"]["sites"][POISONED]["cosine"]
-        < -0.5
+        < -0.2
         < min(figures["cosine"] for site, figures in gate["figures"]["sites"].items() if site != POISONED)
     )
     assert attacked["attribution"]["suspects"] == [POISONED]

@@ -1,8 +1,13 @@
 """The updates gate: each site's update against the others' (its size against the median, its direction against
-the mean of the rest), so that a scaled, noisy or reversed update is caught before its effect shows in accuracy."""
+the mean of the rest), so that a scaled, noisy or reversed update is caught before its effect shows in accuracy.
+
+Direction is judged only against others that agree among themselves: late in a run, with the rate near zero,
+honest updates are small and point anywhere, and a cosine to their mean says nothing about who is reversed. Two
+updates have no others to agree: a pair pointing apart is judged as it is, both of them strays."""
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Mapping
 
@@ -18,7 +23,8 @@ class UpdatesGateSettings(GateSettings):
     """`[gates.updates]`: how far a site's update may stray from the round's other updates."""
 
     max_norm_ratio: float = Field(3.0, gt=1.0)  # a site's update norm over the median norm of the round's updates
-    min_cosine: float = Field(-0.5, ge=-1.0, lt=1.0)  # cosine of a site's update to the mean of the others' updates
+    min_cosine: float = Field(-0.2, ge=-1.0, lt=1.0)  # cosine of a site's update to the mean of the others' updates
+    min_agreement: float = Field(0.1, gt=0.0, lt=1.0)  # the others' mean pairwise cosine for direction to be judged
 
 
 def flat_update(update: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -26,24 +32,46 @@ def flat_update(update: Mapping[str, torch.Tensor]) -> torch.Tensor:
     return torch.cat([update[key].detach().reshape(-1).to(torch.float64) for key in sorted(update)])
 
 
-def update_figures(updates: Mapping[str, Mapping[str, torch.Tensor]]) -> dict[str, dict[str, float]]:
-    """Per site: its update's norm, that norm over the median of all, its cosine to the mean of the others'."""
+def _mean_pairwise_cosine(cosines: torch.Tensor, members: list[int]) -> float | None:
+    """Mean cosine over the pairs of members; None for fewer than two."""
+    pairs = list(itertools.combinations(members, 2))
+    return sum(float(cosines[i, j]) for i, j in pairs) / len(pairs) if pairs else None
+
+
+def update_figures(updates: Mapping[str, Mapping[str, torch.Tensor]]) -> dict[str, dict[str, float | None]]:
+    """Per site: its update's norm, that norm over the median of all, its cosine to the mean of the others', and
+    the others' agreement (their mean pairwise cosine; None with fewer than two others)."""
     sites = sorted(updates)
     vectors = torch.stack([flat_update(updates[site]) for site in sites])
-    norms = vectors.norm(dim=1)
+    gram = vectors @ vectors.T
+    norms = gram.diagonal().sqrt()
+    scale = torch.outer(norms, norms)
+    cosines = torch.where(scale > 0, gram / scale.clamp_min(torch.finfo(torch.float64).tiny), 0.0)
     median = statistics.median(norms.tolist())
-    total = vectors.sum(dim=0)
     figures = {}
     for index, site in enumerate(sites):
-        others = (total - vectors[index]) / (len(sites) - 1)
-        denominator = float(norms[index] * others.norm())
-        cosine = float(vectors[index] @ others) / denominator if denominator > 0 else 0.0
+        others = [other for other in range(len(sites)) if other != index]
+        others_norm = float(gram[others][:, others].sum().clamp_min(0).sqrt())
+        denominator = float(norms[index]) * others_norm
         figures[site] = {
             "norm": float(norms[index]),
             "norm_ratio": float(norms[index]) / median if median > 0 else float("inf"),
-            "cosine": cosine,
+            "cosine": float(gram[index, others].sum()) / denominator if denominator > 0 else 0.0,
+            "agreement": _mean_pairwise_cosine(cosines, others),
         }
     return figures
+
+
+def _stray_reason(figures: dict, settings: UpdatesGateSettings) -> str | None:
+    """Why one site's update strays, or None."""
+    if figures["norm_ratio"] > settings.max_norm_ratio:
+        return f"norm {figures['norm_ratio']:.2f}x median"
+    agreement = figures["agreement"]
+    if figures["cosine"] >= settings.min_cosine or (agreement is not None and agreement < settings.min_agreement):
+        return None
+    if agreement is None:  # two updates: nothing tells which of a reversed pair strays, so both do
+        return f"cosine {figures['cosine']:.2f} to the other"
+    return f"cosine {figures['cosine']:.2f} to the others (who agree at {agreement:.2f})"
 
 
 @register_gate("updates", UpdatesGateSettings)
@@ -57,11 +85,8 @@ def updates_gate(settings: UpdatesGateSettings) -> Gate:
         if len(updates) < MIN_UPDATES:
             return outcome(settings, False, {"updates": len(updates)}, f"cannot judge: {len(updates)} update(s)")
         per_site = update_figures(updates)
-        strays = {
-            site: figures
-            for site, figures in per_site.items()
-            if figures["norm_ratio"] > settings.max_norm_ratio or figures["cosine"] < settings.min_cosine
-        }
+        reasons = {site: _stray_reason(figures, settings) for site, figures in per_site.items()}
+        strays = {site: reason for site, reason in reasons.items() if reason is not None}
         figures = {
             "updates": len(per_site),
             "sites": per_site,
@@ -69,10 +94,6 @@ def updates_gate(settings: UpdatesGateSettings) -> Gate:
             "min_cosine": min(f["cosine"] for f in per_site.values()),
             "strays": sorted(strays),
         }
-        reason = "; ".join(
-            f"{site}: norm {f['norm_ratio']:.2f}x median, cosine {f['cosine']:.2f} to the others"
-            for site, f in strays.items()
-        )
-        return outcome(settings, not strays, figures, reason)
+        return outcome(settings, not strays, figures, "; ".join(f"{site}: {why}" for site, why in strays.items()))
 
     return judge
