@@ -1,4 +1,5 @@
-"""Which site's update made a round's aggregate fail: leave-one-site-out aggregates, each judged by the gates."""
+"""Which site's update made a round's aggregate fail: the aggregate without the sites a failing gate named (the
+updates gate names the updates that stray), else leave-one-site-out aggregates, each judged by the gates."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ Judge = Callable[[dict[str, torch.Tensor], tuple[str, ...]], tuple[Assessment, V
 
 @dataclass(frozen=True)
 class Trial:
-    """The aggregate without one site's update, and the gates' verdict on it."""
+    """The aggregate without some sites' updates (one, or those a gate named), and the gates' verdict on it."""
 
-    left_out: str
+    left_out: tuple[str, ...]
     sites: tuple[str, ...]
     state: dict[str, torch.Tensor]
     assessment: Assessment
@@ -33,7 +34,7 @@ class Trial:
 
 @dataclass(frozen=True)
 class Attribution:
-    """The suspects (the left-out site of the best passing trial), every trial's figures, and that trial."""
+    """The suspects (the left-out sites of the accepted trial), every trial's figures, and that trial."""
 
     suspects: tuple[str, ...]
     trials: tuple[Trial, ...]
@@ -42,7 +43,7 @@ class Attribution:
     @property
     def accepted(self) -> Trial | None:
         """The passing trial without the suspects, if any."""
-        return next((trial for trial in self.trials if (trial.left_out,) == self.suspects), None)
+        return next((trial for trial in self.trials if trial.left_out == self.suspects), None)
 
     def record(self) -> dict:
         """metrics.jsonl's `attribution`: suspects and each trial's counts (never a site's update)."""
@@ -50,7 +51,7 @@ class Attribution:
             "suspects": list(self.suspects),
             "reason": self.reason,
             "trials": {
-                trial.left_out: {
+                ",".join(trial.left_out): {
                     "passed": trial.verdict.accepted,
                     "vqa_accuracy": trial.assessment.summary["vqa_accuracy"],
                     "failed_gates": sorted(name for name, r in trial.verdict.results.items() if not r.get("passed")),
@@ -67,30 +68,53 @@ def _aggregate(strategy: Strategy, server_round: int, replies: list[Message]) ->
     return {key: value.to(torch.float32) for key, value in arrays.to_torch_state_dict().items()}
 
 
-def attribute(
-    strategy: Strategy, server_round: int, replies: list[Message], min_updates: int, judge: Judge
-) -> Attribution:
-    """Judge the aggregate of the round's usable updates without each site in turn; the strategy ends as it began.
+def _trial(
+    strategy: Strategy, saved: dict, server_round: int, replies: list[Message], left_out: tuple[str, ...], judge: Judge
+) -> Trial | None:
+    """Aggregate and judge the replies of every site but left_out; the strategy is left as the aggregation made it."""
+    rest = [reply for reply in replies if reply_site(reply) not in left_out]
+    restore(strategy, copy.deepcopy(saved))
+    state = _aggregate(strategy, server_round, rest)
+    if state is None:
+        return None
+    sites = tuple(sorted(reply_site(reply) for reply in rest))
+    assessment, verdict = judge(state, sites)
+    return Trial(left_out, sites, state, assessment, verdict, snapshot(strategy))
 
-    The suspect is the left-out site whose trial passes with the highest accuracy (ties: the first site by name);
-    none when no trial passes, or when leaving a site out leaves fewer than min_updates updates.
+
+def attribute(
+    strategy: Strategy,
+    server_round: int,
+    replies: list[Message],
+    min_updates: int,
+    judge: Judge,
+    named: tuple[str, ...] = (),
+) -> Attribution:
+    """Find the sites whose updates made the round fail; the strategy ends as it began.
+
+    First the sites a failing gate named: if the aggregate without them passes, they are the suspects. Otherwise
+    leave each site out in turn: the suspect is the left-out site whose trial passes with the highest accuracy
+    (ties: the first site by name); none when no trial passes, or when too few updates would be left.
     """
-    if len(replies) - 1 < min_updates:
-        return Attribution((), (), f"{len(replies)} updates: leaving one out leaves fewer than {min_updates}")
     saved = snapshot(strategy)
-    trials = []
-    for reply in sorted(replies, key=reply_site):
-        rest = [other for other in replies if other is not reply]
-        restore(strategy, copy.deepcopy(saved))
-        state = _aggregate(strategy, server_round, rest)
-        if state is None:
-            continue
-        sites = tuple(sorted(reply_site(other) for other in rest))
-        assessment, verdict = judge(state, sites)
-        trials.append(Trial(reply_site(reply), sites, state, assessment, verdict, snapshot(strategy)))
-    restore(strategy, saved)
+    trials: list[Trial] = []
+    try:
+        named = tuple(sorted(set(named) & {reply_site(reply) for reply in replies}))
+        if named and len(replies) - len(named) >= min_updates:
+            trial = _trial(strategy, saved, server_round, replies, named, judge)
+            trials.extend([trial] if trial is not None else [])
+            if trial is not None and trial.verdict.accepted:
+                return Attribution(named, tuple(trials))
+        if len(replies) - 1 < min_updates:
+            reason = f"{len(replies)} updates: leaving one out leaves fewer than {min_updates}"
+            return Attribution((), tuple(trials), reason)
+        for reply in sorted(replies, key=reply_site):
+            trial = _trial(strategy, saved, server_round, replies, (reply_site(reply),), judge)
+            trials.extend([trial] if trial is not None else [])
+    finally:
+        restore(strategy, saved)
     passing = [trial for trial in trials if trial.verdict.accepted]
     if not passing:
         return Attribution((), tuple(trials), "no single site's absence makes the aggregate pass")
     best = max(passing, key=lambda trial: trial.assessment.summary["vqa_accuracy"])
-    return Attribution((best.left_out,), tuple(trials))
+    return Attribution(best.left_out, tuple(trials))

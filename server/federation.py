@@ -296,7 +296,11 @@ class Federation:
             assessment = self._assess(state)
             return assessment, self._judge(server_round, assessment, checkpoint.accepted_evaluation, row, sites)
 
-        found = attribute(self.strategy, server_round, valid, self.config.federation.min_train_nodes, judge_subset)
+        failed = [result for result in row["gates"].values() if result.get("passed") is False]
+        named = tuple(site for result in failed for site in result.get("figures", {}).get("strays", ()))
+        found = attribute(
+            self.strategy, server_round, valid, self.config.federation.min_train_nodes, judge_subset, named
+        )
         row["attribution"] = found.record()
         trial = found.accepted
         if trial is None:

@@ -2,8 +2,8 @@
 the mean of the rest), so that a scaled, noisy or reversed update is caught before its effect shows in accuracy.
 
 Direction is judged only against others that agree among themselves: late in a run, with the rate near zero,
-honest updates are small and point anywhere, and a cosine to their mean says nothing about who is reversed. Two
-updates have no others to agree: a pair pointing apart is judged as it is, both of them strays."""
+honest updates are small and point anywhere, and a cosine to their mean says nothing about who is reversed; nor
+is there anyone to agree with when only two updates are left, and no telling which of a pair is the reversed one."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class UpdatesGateSettings(GateSettings):
 
     max_norm_ratio: float = Field(3.0, gt=1.0)  # a site's update norm over the median norm of the round's updates
     min_cosine: float = Field(-0.2, ge=-1.0, lt=1.0)  # cosine of a site's update to the mean of the others' updates
-    min_agreement: float = Field(0.1, gt=0.0, lt=1.0)  # the others' mean pairwise cosine for direction to be judged
+    min_agreement: float = Field(0.2, gt=0.0, lt=1.0)  # the others' mean pairwise cosine for direction to be judged
 
 
 def flat_update(update: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -67,10 +67,8 @@ def _stray_reason(figures: dict, settings: UpdatesGateSettings) -> str | None:
     if figures["norm_ratio"] > settings.max_norm_ratio:
         return f"norm {figures['norm_ratio']:.2f}x median"
     agreement = figures["agreement"]
-    if figures["cosine"] >= settings.min_cosine or (agreement is not None and agreement < settings.min_agreement):
+    if agreement is None or agreement < settings.min_agreement or figures["cosine"] >= settings.min_cosine:
         return None
-    if agreement is None:  # two updates: nothing tells which of a reversed pair strays, so both do
-        return f"cosine {figures['cosine']:.2f} to the other"
     return f"cosine {figures['cosine']:.2f} to the others (who agree at {agreement:.2f})"
 
 
