@@ -24,7 +24,8 @@ def site_names(record: RunRecord) -> list[str]:
         names.update(((row.get("pii") or {}).get("sites") or {}).keys())
         names.update(((row.get("privacy") or {}).get("sites") or {}).keys())
         names.update((row.get("update_hashes") or {}).keys())
-        names.update(((row.get("attribution") or {}).get("trials") or {}).keys())
+        for left_out in (row.get("attribution") or {}).get("trials") or {}:
+            names.update(left_out.split(","))  # a trial that left out several sites names them joined by commas
     return sorted(names)
 
 

@@ -103,7 +103,7 @@ def timeline_section(record: RunRecord) -> str:
 
 
 def _attribution_tables(rows: list[dict]) -> str:
-    """Each attribution's suspects and leave-one-site-out trials."""
+    """Each attribution's suspects and trials (each under the sites it left out)."""
     parts = []
     for row in rows:
         attribution = row.get("attribution")

@@ -96,7 +96,8 @@ def _rows(dp: bool = True) -> list[dict]:
         "reason": "no single site's absence makes the aggregate pass",
         "trials": _trials(None),
     }
-    culprit = {"suspects": ["site-2"], "reason": "", "trials": _trials("site-2")}
+    named = {"site-0,site-1": {"passed": False, "vqa_accuracy": 0.4, "failed_gates": ["utility"]}}  # a gate's strays
+    culprit = {"suspects": ["site-2"], "reason": "", "trials": {**named, **_trials("site-2")}}
     return [
         _row(0, "accepted", 100, passed, None),
         _row(1, "accepted", 120, passed, 0.61 if dp else None, aggregated_sites=["site-0", "site-1", "site-2"]),
@@ -186,6 +187,7 @@ def test_the_report_holds_the_hand_chosen_figures(tmp_path: Path) -> None:
     assert f"failed</span> (enforce): {BIAS_REASON}" in gates
     assert "accepted without site-2 (the full aggregate failed)" in gates
     assert "Round 3: attribution, suspects site-2" in gates
+    assert "<td>site-0,site-1</td><td><span" in gates
     assert "Round 2: attribution, suspects none found (no single site&#x27;s absence" in gates
     privacy = _section(page, "privacy")
     assert "ε 1.23 of budget 8" in privacy and "ε 0.61 of budget 8" in privacy and "No DP" not in privacy
