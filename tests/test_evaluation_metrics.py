@@ -121,6 +121,10 @@ def test_pii_counts_by_entity_without_values():
     assert counts == {"EMAIL_ADDRESS": 1, "PERSON": 1}
     shown = repr(counts)
     assert all(part not in shown for part in ("Maria", "Gonzalez", "example.com"))
+    # A degenerate generation spaCy tags as a person ("a. a. a. a.") names no one; initials with a number still count.
+    assert text_filter.analyze(["yes MRN large  yes <. a. a. a. a."])[0]
+    assert pii_counts(["yes MRN large  yes <. a. a. a. a."], text_filter) == {}
+    assert pii_counts(["Call 555-867-5309 today"], text_filter) == {"PHONE_NUMBER": 1}
 
 
 def test_privacy_budget_check():
