@@ -108,9 +108,10 @@ def attribute(
         if len(replies) - 1 < min_updates:
             reason = f"{len(replies)} updates: leaving one out leaves fewer than {min_updates}"
             return Attribution((), tuple(trials), reason)
-        for reply in sorted(replies, key=reply_site):
-            trial = _trial(strategy, saved, server_round, replies, (reply_site(reply),), judge)
-            trials.extend([trial] if trial is not None else [])
+        for site in sorted(reply_site(reply) for reply in replies):
+            if (site,) != named:  # a single named site's trial is already judged
+                trial = _trial(strategy, saved, server_round, replies, (site,), judge)
+                trials.extend([trial] if trial is not None else [])
     finally:
         restore(strategy, saved)
     passing = [trial for trial in trials if trial.verdict.accepted]

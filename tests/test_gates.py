@@ -255,6 +255,9 @@ def test_attribution_tries_the_sites_a_gate_named_first_and_else_leaves_each_out
     wrong = attribute(built, 1, _round_replies(), 2, _magnitude_judge, named=("site-0", "site-2"))
     assert [trial.left_out for trial in wrong.trials] == [("site-0", "site-2"), *[(f"site-{i}",) for i in range(4)]]
     assert wrong.suspects == ("site-1",) and wrong.record()["trials"]["site-0,site-2"]["passed"] is False
+    single = attribute(built, 1, _round_replies(), 2, _magnitude_judge, named=("site-0",))
+    assert [trial.left_out for trial in single.trials] == [(f"site-{i}",) for i in range(4)]  # site-0 judged once
+    assert single.suspects == ("site-1",)
 
 
 def test_attribution_trials_leave_the_server_optimizer_as_it_was(task_identity):
