@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -71,10 +72,13 @@ def _killed_after_a_round(command: list[str], out: Path, rounds: int, until: Cal
         if (out / "metrics.jsonl").is_file() and any(r["round"] >= 1 for r in _rows(out)) and until():
             break
         time.sleep(0.2)
+    # The SuperLink and ServerApp run in their own sessions: killed with the group, as a machine that dies would.
     run = psutil.Process(process.pid).children(recursive=True)
     os.killpg(process.pid, signal.SIGKILL)
+    for descendant in run:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            descendant.kill()
     process.wait()
-    # The SuperLink and ServerApp run in their own sessions and can commit a round until the run's watchdog ends them.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and any(_alive(p) for p in run):
         time.sleep(0.2)
