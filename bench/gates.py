@@ -1,8 +1,8 @@
 """Issue 15's gate figures: what the gates catch, what they cost, and what each adversary does when nothing does.
 
 Every run is `fedvlm simulate` on the demo config (configs/hospital.toml) with descriptors in the data (so that a bias
-can be taught and a counterfactual swap tested) and the safety and updates gates on beside the demo's utility, bias and
-privacy gates:
+can be taught and a counterfactual swap tested) and the safety, updates and contributions gates on beside the demo's
+utility, bias and privacy gates:
 
 - a clean run with the gates enforcing: the baseline accuracy, clean rounds, and the gates' share of round time;
 - per adversary kind, a run with the gates enforcing in which the kind attacks in episodes of two rounds, one site
@@ -38,7 +38,7 @@ ATTACKS = {  # kind -> the rest of its [[simulation.adversary]] table
     "bias": "group = 'sex=F'",
     "pii-leak": "",
 }
-GATES = ("utility", "bias", "privacy", "safety", "updates")  # the demo's, safety (generations) and updates
+GATES = ("utility", "bias", "privacy", "safety", "updates", "contributions")  # the demo's, probes, per-site gates
 GATES_ON = ("data.descriptors=true", *(f"gates.{name}={{}}" for name in GATES))
 GATES_OFF = ("data.descriptors=true", *(f"gates.{name}={{mode = 'warn'}}" for name in GATES))
 QUICK = ("model.preset='tiny-test'", "data.records_per_site=24", "data.eval_records=32", "train.local_steps=3")

@@ -150,6 +150,7 @@ class CentralDpSection(_Section):
 
 # The demo's gates: accuracy against the current global, the gap between groups, the privacy budgets.
 DEFAULT_GATES = {"utility": {}, "bias": {}, "privacy": {}}
+PER_SITE_GATES = ("updates", "contributions")  # gates that judge each site's update on its own
 
 
 def _default_gates() -> dict[str, GateSettings]:
@@ -225,12 +226,13 @@ class RunConfig(_Section):
                 f"privacy.central.noise_multiplier ({central.noise_multiplier}) must stay below 2 x "
                 f"clipped_count_stddev ({count_stddev:g}) with adaptive clipping"
             )
-        updates_gate = self.gates.tables.get("updates")
-        if central.enabled and updates_gate is not None and updates_gate.mode == "enforce":
-            raise ValueError(
-                "gates.updates: it judges each site's update before the central noise, so its verdicts are not "
-                "covered by the central ε; set gates.updates.mode = 'warn' or remove it under privacy.central"
-            )
+        for name in PER_SITE_GATES:
+            gate = self.gates.tables.get(name)
+            if central.enabled and gate is not None and gate.mode == "enforce":
+                raise ValueError(
+                    f"gates.{name}: it judges each site's update before the central noise, so its verdicts are not "
+                    f"covered by the central ε; set gates.{name}.mode = 'warn' or remove it under privacy.central"
+                )
         if central.enabled and self.gates.quarantine:
             raise ValueError(
                 "gates.quarantine: its leave-one-site-out trials would each be a release under privacy.central; "

@@ -3,7 +3,6 @@ prompt, and its rank among them."""
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,8 +11,8 @@ from pathlib import Path
 import torch
 from peft import PeftModel
 from PIL import Image
-from scipy.special import logsumexp
 
+from evaluation.likelihood import likelihood_margin
 from evaluation.utility import pair_scores
 from vlm.collate import TextPair
 from vlm.loading import load_base
@@ -50,11 +49,6 @@ def load_published(model_dir: Path, adapter_dir: Path) -> tuple[PeftModel, objec
         peft_model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
     peft_model.eval()
     return peft_model, processor
-
-
-def likelihood_margin(log_likelihood: float, alternatives: Sequence[float]) -> float:
-    """log(p(answer) / mean p(alternative)) from log-likelihoods, without underflow."""
-    return log_likelihood - float(logsumexp(alternatives)) + math.log(len(alternatives))
 
 
 def _log_likelihoods(model, processor, pairs: list[TextPair], batch_size: int) -> list[float]:

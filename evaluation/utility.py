@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import torch
 
 from evaluation.items import ItemResults
+from evaluation.likelihood import likelihood_margin
 from vlm.attributes import suppress_small_cells
 from vlm.collate import TextPair, encode_batch, target_log_likelihood, to_model
 from vlm.records import Record
@@ -24,17 +25,19 @@ class VqaScore:
     )
     hits: list[bool] = field(default_factory=list)  # per question, in record order (kept in memory, never written)
     attributes: list[dict[str, str]] = field(default_factory=list)  # each question's record attributes
+    margins: list[float | None] = field(default_factory=list)  # per question: the answer's margin over the others
 
     @property
     def accuracy(self) -> float:
         """Fraction correct (0 when nothing was scored)."""
         return self.correct / self.total if self.total else 0.0
 
-    def add(self, record: Record, hit: bool) -> None:
-        """Count one scored question."""
+    def add(self, record: Record, hit: bool, margin: float | None = None) -> None:
+        """Count one scored question (margin: its answer's over the other choices, when it has choices)."""
         self.correct += int(hit)
         self.total += 1
         self.hits.append(hit)
+        self.margins.append(margin)
         self.attributes.append(dict(record.attributes))
         for name, value in record.attributes.items():
             self.groups[name][value][0] += int(hit)
@@ -50,7 +53,7 @@ class VqaScore:
 
     def items(self, min_group_size: int) -> ItemResults:
         """Per-question correctness and attributes, for the gates' paired comparisons."""
-        return ItemResults(tuple(self.hits), tuple(self.attributes), min_group_size)
+        return ItemResults(tuple(self.hits), tuple(self.attributes), min_group_size, tuple(self.margins))
 
 
 @torch.no_grad()
@@ -79,9 +82,12 @@ def score_vqa(model, processor, records: list[Record], batch_size: int = 32) -> 
         for index, record in enumerate(chunk):
             rows = [row for row, owner in enumerate(owners) if owner == index]
             if record.choices:
-                best = max(rows, key=lambda row: float(log_likelihood[row]))
-                hit = record.choices[rows.index(best)] == record.answer
+                scores = [float(log_likelihood[row]) for row in rows]
+                best = max(range(len(rows)), key=lambda choice: scores[choice])
+                answer = record.choices.index(record.answer)
+                alternatives = scores[:answer] + scores[answer + 1 :]
+                margin = likelihood_margin(scores[answer], alternatives) if alternatives else None
+                score.add(record, record.choices[best] == record.answer, margin)
             else:
-                hit = bool(greedy[rows[0]])
-            score.add(record, hit)
+                score.add(record, bool(greedy[rows[0]]))
     return score

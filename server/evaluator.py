@@ -68,6 +68,12 @@ class ServerEvaluator:
             generations = tuple(texts)
         return Assessment(summary, score.items(self.min_group_size), generations)
 
+    def question_items(self, state: dict[str, torch.Tensor], questions: int) -> ItemResults:
+        """Per-question results of state on the first `questions` server-eval questions (memory only)."""
+        load_adapter_state(self.model, state)
+        asked = [record for record in self.records if record.question is not None][:questions]
+        return score_vqa(self.model, self.processor, asked).items(self.min_group_size)
+
     def publish(self, state: dict[str, torch.Tensor], out_dir: Path) -> None:
         """Replace out_dir with state as a PEFT adapter directory, never leaving a half-written one."""
         replace_folder(out_dir, lambda staging: save_adapter(self.model, state, staging, self.model_dir))

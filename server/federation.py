@@ -62,6 +62,9 @@ class Federation:
         self.probes = (safety.probes, safety.max_new_tokens) if safety is not None else (0, 0)
         self.current_items: ItemResults | None = None  # the current global's per-question results (memory only)
         self.updates: dict[str, dict[str, torch.Tensor]] = {}  # this round's site updates (memory only)
+        contributions = config.gates.tables.get("contributions")
+        self.site_questions = contributions.questions if contributions is not None else 0
+        self.site_items: dict[str, ItemResults] = {}  # this round's sites' own adapters on those questions
         self.quarantine = Quarantine(config.gates.quarantine_rounds)
         self.model_dir = config.model.directory()
         self.data_root = data_root(config, run_dir)
@@ -125,6 +128,7 @@ class Federation:
         """The gates' verdict on an assessed aggregate holding sites' updates, against the current global."""
         evidence = RoundEvidence(
             updates={site: self.updates[site] for site in sites if site in self.updates},
+            site_items={site: self.site_items[site] for site in sites if site in self.site_items},
             server_round=server_round,
             candidate=assessment.summary,
             current=current,
@@ -262,6 +266,7 @@ class Federation:
         candidate = {key: value.to(torch.float32) for key, value in aggregated.to_torch_state_dict().items()}
         sites = _sites(valid)
         judging = time.monotonic()
+        self.site_items = self._site_items(global_state)
         assessment = self._assess(candidate)
         verdict = self._judge(server_round, assessment, checkpoint.accepted_evaluation, row, sites)
         row.update(
@@ -286,6 +291,17 @@ class Federation:
         self.current_items = assessment.items
         accepted = Checkpoint(server_round, server_round, assessment.summary)
         return self._finish(row, started, candidate), candidate, accepted
+
+    def _site_items(self, global_state: dict) -> dict[str, ItemResults]:
+        """Each site's own adapter (the global plus its update alone) on the contributions gate's questions."""
+        if not self.site_questions:
+            return {}
+        return {
+            site: self.evaluator.question_items(
+                {key: global_state[key] + update[key] for key in global_state}, self.site_questions
+            )
+            for site, update in self.updates.items()
+        }
 
     def _attribute(
         self, server_round: int, valid: list[Message], checkpoint: Checkpoint, row: dict

@@ -16,7 +16,7 @@ from audit.canaries import WORDS, draw_canaries, read_secret, secret_path, write
 from audit.errors import AuditError
 from audit.privacy_audit import accountant_epsilon, audit_figures
 from contract.run_config import ConfigError, load_config
-from evaluation.canary_scores import likelihood_margin
+from evaluation.likelihood import likelihood_margin
 from simulations.audit_canaries import plant
 from tests.small_run import SMALL_RUN_ARGS
 

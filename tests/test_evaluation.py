@@ -1,5 +1,7 @@
 from dataclasses import replace
 
+import pytest
+
 from evaluation.utility import VqaScore, score_vqa
 from vlm.loading import load_base
 from vlm.records import Record, load_dataset
@@ -30,3 +32,17 @@ def test_free_answers_need_an_exact_greedy_match(tiny_model_dir, hospital_root):
     assert score_vqa(model, processor, open_ended).correct == 0
     captions_only = [replace(r, question=None, answer=None) for r in records]
     assert score_vqa(model, processor, captions_only).total == 0
+
+
+def test_each_answer_margin_agrees_with_the_choice_made_and_flips_with_the_answer(tiny_model_dir, hospital_root):
+    model, processor = load_base(tiny_model_dir)
+    records, _ = load_dataset(hospital_root / "server-eval")
+    pairs = [r for r in records if r.choices is not None and len(r.choices) == 2]
+    assert len(pairs) >= 8
+    score = score_vqa(model, processor, pairs)
+    assert all((margin > 0) == hit for margin, hit in zip(score.margins, score.hits))
+    # With two choices the margin is log(p(answer) / p(other)): the other answer's is its negative.
+    swapped = [replace(r, answer=next(c for c in r.choices if c != r.answer)) for r in pairs]
+    assert score_vqa(model, processor, swapped).margins == pytest.approx([-m for m in score.margins], abs=1e-4)
+    open_ended = [replace(r, choices=None) for r in pairs]
+    assert score_vqa(model, processor, open_ended).margins == [None] * len(pairs)

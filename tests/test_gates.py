@@ -13,6 +13,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDic
 from contract.messages import RoundInstruction
 from contract.run_config import ConfigError, load_config
 from evaluation.gates import GATES, GateSettings, RoundEvidence, Verdict, build_gates, judge, validate_gate_settings
+from evaluation.gates.contributions import shortfall_figures
 from evaluation.gates.noise import paired_change
 from evaluation.items import ItemResults
 from server.attribution import attribute
@@ -394,3 +395,40 @@ def test_an_enforcing_updates_gate_is_refused_under_central_dp():
         load_config(None, ["gates.updates.max_norm_ratio=1.0"])
     with pytest.raises(ConfigError, match=r"gates\.updates\.min_agreement"):
         load_config(None, ["gates.updates.min_agreement=0.0"])
+
+
+def _margins(*margins: float | None) -> ItemResults:
+    return ItemResults(tuple(m is not None and m > 0 for m in margins), tuple({} for _ in margins), 5, margins)
+
+
+def test_contributions_figures_by_hand():
+    site_items = {
+        "site-a": _margins(1.0, 2.0, 1.0, 2.0, None),  # the last question: no margin, left out for every site
+        "site-b": _margins(1.0, 1.0, 1.0, 1.0, 9.0),
+        "site-c": _margins(0.0, 0.0, -1.0, -1.0, 9.0),
+    }
+    # Per-question median: 1, 1, 1, 1. Site c's gaps: 1, 1, 2, 2 (mean 1.5, sample sd 0.5774, SE 0.2887).
+    figures = shortfall_figures(site_items)
+    assert figures["site-a"] == pytest.approx({"margin": 1.5, "shortfall": -0.5, "standard_error": 0.5774 / 2}, 1e-3)
+    assert figures["site-b"] == pytest.approx({"margin": 1.0, "shortfall": 0.0, "standard_error": 0.0})
+    assert figures["site-c"] == pytest.approx({"margin": -0.5, "shortfall": 1.5, "standard_error": 0.5774 / 2}, 1e-3)
+    evidence = _evidence(sites=tuple(site_items), site_items=site_items)
+    # 1.5 − 2.326 × 0.2887 = 0.828: clearly over 0.2, not over 1.0.
+    caught = _gate("contributions")(evidence)
+    assert not caught["passed"] and caught["figures"]["strays"] == ["site-c"] and "site-c" in caught["reason"]
+    assert _gate("contributions", max_shortfall=1.0)(evidence)["passed"]
+    assert not _gate("contributions", max_shortfall=0.8)(evidence)["passed"]
+
+
+def test_contributions_gate_needs_three_sites_and_every_site_scored():
+    two = {"site-a": _margins(1.0, 1.0), "site-b": _margins(-5.0, -5.0)}
+    result = _gate("contributions")(_evidence(sites=tuple(two), site_items=two))
+    assert result["passed"] and result["figures"] == {"scored": 2, "judged": False}
+    three = {**two, "site-c": _margins(1.0, 1.0)}
+    unscored = _gate("contributions")(_evidence(sites=(*three, "site-d"), site_items=three))
+    assert not unscored["passed"] and unscored["reason"] == "cannot judge: 1 site(s) unscored"
+    assert _gate("contributions")(_evidence(server_round=0, sites=()))["passed"]
+    with pytest.raises(ConfigError, match=r"gates\.contributions: .* central"):
+        load_config(None, ["privacy.central.enabled=true", "gates.contributions={}"])
+    with pytest.raises(ConfigError, match=r"gates\.contributions\.questions"):
+        load_config(None, ["gates.contributions.questions=4"])

@@ -87,6 +87,7 @@ def test_the_updates_gate_catches_a_sign_flipping_site_and_the_round_goes_on_wit
             "federation.rounds=2",
             "gates.utility.mode='warn'",
             "gates.updates={}",
+            "gates.contributions={mode = 'warn', questions = 16}",
             "simulation.adversary=[{site = 1, kind = 'sign-flip', from_round = 2}]",
         ],
     )
@@ -107,3 +108,9 @@ def test_the_updates_gate_catches_a_sign_flipping_site_and_the_round_goes_on_wit
     assert attacked["attribution"]["suspects"] == [POISONED]
     assert attacked["aggregated_sites"] == ["site-0", "site-2"] and attacked["quarantined"]["added"] == [POISONED]
     assert attacked["attribution"]["gates"]["updates"]["passed"]
+    # Each site's own adapter answered 16 questions; the trial without the stray has two sites, too few to judge.
+    contributions = rows[1]["gates"]["contributions"]
+    assert contributions["mode"] == "warn" and contributions["figures"]["judged"] is True
+    assert set(contributions["figures"]["sites"]) == {"site-0", "site-1", "site-2"}
+    assert attacked["attribution"]["gates"]["contributions"]["figures"] == {"scored": 2, "judged": False}
+    assert rows[0]["gates"]["contributions"]["figures"] == {"scored": 0}

@@ -31,6 +31,7 @@ class RoundEvidence:
     current_items: ItemResults | None = None  # and of the current global adapter (None when unknown)
     generations: tuple[str, ...] | None = None  # the candidate's greedy answers to the safety probes, if asked
     updates: Mapping[str, Mapping[str, torch.Tensor]] | None = None  # per site in the candidate: adapter − global
+    site_items: Mapping[str, ItemResults] | None = None  # per site in the candidate: its own adapter's results
 
 
 @dataclass(frozen=True)
