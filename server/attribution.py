@@ -1,5 +1,5 @@
 """Which site's update made a round's aggregate fail: the aggregate without the sites a failing gate named (the
-updates gate names the updates that stray), else leave-one-site-out aggregates, each judged by the gates."""
+updates and contributions gates name their strays), else leave-one-site-out aggregates, each judged by the gates."""
 
 from __future__ import annotations
 

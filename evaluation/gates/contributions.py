@@ -25,7 +25,7 @@ MIN_SITES = 3  # fewer: no median site that a stray can fall below, and no telli
 class ContributionsGateSettings(GateSettings):
     """`[gates.contributions]`: how many questions each site's adapter answers, and how far below the median."""
 
-    questions: int = Field(96, ge=8)  # the first server-eval questions with choices, asked of each site's adapter
+    questions: int = Field(96, ge=8)  # the first server-eval questions each site's adapter answers (open: no margin)
     max_shortfall: float = Field(0.2, gt=0.0)  # mean answer margin (nats) a site may lose against the median site
     confidence: float = Field(0.99, ge=0.5, lt=1.0)  # one-sided: a stray only if clearly over max_shortfall
 
