@@ -42,7 +42,7 @@ WORDS = (
     "lung",
 )
 KEY_WORDS, ANSWER_WORDS = 3, 3
-MAX_CANARIES = len(WORDS) ** KEY_WORDS // 2  # keys and answers are drawn without repeats within a secret
+MAX_CANARIES = len(WORDS) ** KEY_WORDS // 4  # keys and answers: no repeats, and no answer in a question
 IMAGE_SIZE = 32
 
 
@@ -89,16 +89,24 @@ def draw_canaries(count: int, sites: int, rng: random.Random, alternatives: int 
     if alternatives >= len(WORDS) ** ANSWER_WORDS:
         raise ValueError(f"at most {len(WORDS) ** ANSWER_WORDS - 1} alternatives")
     canaries: list[Canary] = []
-    questions: set[str] = set()
+    keys: set[str] = set()
     answers: set[str] = set()
     for index in range(count):
+        # No answer occurs in any question ("what is on the blue green red card?" holds "green red card"): an
+        # excluded canary's answer would otherwise be in the training data.
+        questions = [canary.question for canary in canaries]
         answer = _unused(rng, ANSWER_WORDS, answers)
+        while any(answer in question for question in questions):
+            answer = _unused(rng, ANSWER_WORDS, answers)
         others: list[str] = []
         while len(others) < alternatives:
             other = _words(rng, ANSWER_WORDS)
             if other != answer and other not in others:
                 others.append(other)
-        question = f"what is on the {_unused(rng, KEY_WORDS, questions)} card?"
+        drawn = [*(canary.answer for canary in canaries), answer]
+        question = f"what is on the {_unused(rng, KEY_WORDS, keys)} card?"
+        while any(known in question for known in drawn):
+            question = f"what is on the {_unused(rng, KEY_WORDS, keys)} card?"
         site, seed = rng.randrange(sites), rng.getrandbits(63)
         canaries.append(Canary(index, site, False, seed, question, answer, tuple(others)))
     return tuple(Canary(**{**asdict(canary), "included": rng.random() < 0.5}) for canary in canaries)

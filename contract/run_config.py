@@ -122,7 +122,7 @@ class CanaryAuditSection(_Section):
     A secret already at that path is used as it is (the same canaries for several runs); move it away for new ones.
     """
 
-    canaries: int = Field(0, ge=0, le=2048)  # audit.canaries.MAX_CANARIES: no two share a key or an answer
+    canaries: int = Field(0, ge=0, le=1024)  # audit.canaries.MAX_CANARIES: no repeats, no answer in a question
     alternatives: int = Field(63, ge=1, le=4095)  # other random answers per canary, among which exposure ranks
 
 
@@ -150,7 +150,6 @@ class CentralDpSection(_Section):
 
 # The demo's gates: accuracy against the current global, the gap between groups, the privacy budgets.
 DEFAULT_GATES = {"utility": {}, "bias": {}, "privacy": {}}
-PER_SITE_GATES = ("updates", "contributions")  # gates that judge each site's update on its own
 
 
 def _default_gates() -> dict[str, GateSettings]:
@@ -226,9 +225,8 @@ class RunConfig(_Section):
                 f"privacy.central.noise_multiplier ({central.noise_multiplier}) must stay below 2 x "
                 f"clipped_count_stddev ({count_stddev:g}) with adaptive clipping"
             )
-        for name in PER_SITE_GATES:
-            gate = self.gates.tables.get(name)
-            if central.enabled and gate is not None and gate.mode == "enforce":
+        for name, gate in self.gates.tables.items():
+            if central.enabled and gate.judges_sites() and gate.mode == "enforce":
                 raise ValueError(
                     f"gates.{name}: it judges each site's update before the central noise, so its verdicts are not "
                     f"covered by the central ε; set gates.{name}.mode = 'warn' or remove it under privacy.central"

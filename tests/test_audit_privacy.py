@@ -32,18 +32,22 @@ def _audit(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_canaries_are_random_answers_included_about_half_the_time() -> None:
-    canaries = draw_canaries(2000, 3, random.Random(1), alternatives=7)
-    assert draw_canaries(2000, 3, random.Random(1), alternatives=7) == canaries
-    assert 900 < sum(canary.included for canary in canaries) < 1100  # Bin(2000, 1/2): ± 4.5 standard deviations
+    canaries = draw_canaries(1000, 3, random.Random(1), alternatives=7)
+    assert draw_canaries(1000, 3, random.Random(1), alternatives=7) == canaries
+    assert 429 < sum(canary.included for canary in canaries) < 571  # Bin(1000, 1/2): ± 4.5 standard deviations
     assert {canary.site for canary in canaries} == {0, 1, 2}
     for canary in canaries[:50]:
         words = canary.answer.split()
         assert len(words) == 3 and set(words) <= set(WORDS)
         assert len(set(canary.alternatives)) == 7 and canary.answer not in canary.alternatives
-    # No two canaries share an answer or a question key (4096 of each).
-    assert len({canary.answer for canary in canaries}) == len({canary.question for canary in canaries}) == 2000
+    # No two canaries share an answer or a question key (4096 of each), and no answer occurs in a question: an
+    # excluded canary's answer would be in the training data ("what is on the blue green red card?").
+    assert len({canary.answer for canary in canaries}) == len({canary.question for canary in canaries}) == 1000
+    questions = " | ".join(canary.question for canary in canaries)
+    assert not any(canary.answer in questions for canary in canaries)
+    assert any(canary.answer.endswith(" card") for canary in canaries)  # such answers are still drawn
     with pytest.raises(ValueError):
-        draw_canaries(2049, 1, random.Random(1))
+        draw_canaries(1025, 1, random.Random(1))
     assert canaries[0].image().size == (32, 32) and canaries[0].image() != canaries[1].image()
 
 
