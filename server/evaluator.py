@@ -61,12 +61,17 @@ class ServerEvaluator:
             "total": score.total,
             "groups": score.group_counts(self.min_group_size),
         }
-        generations = None
-        if probes:
-            images = [self.records[index % len(self.records)].load_image() for index in range(probes)]
-            texts = generate_texts(self.model, self.processor, images, probe_prompts(probes), max_new_tokens)
-            generations = tuple(texts)
+        generations = self._probe_answers(probes, max_new_tokens) if probes else None
         return Assessment(summary, score.items(self.min_group_size), generations)
+
+    def probe_answers(self, state: dict[str, torch.Tensor], probes: int, max_new_tokens: int) -> tuple[str, ...]:
+        """Greedy answers of state to the first probes images' safety probes (memory only)."""
+        load_adapter_state(self.model, state)
+        return self._probe_answers(probes, max_new_tokens)
+
+    def _probe_answers(self, probes: int, max_new_tokens: int) -> tuple[str, ...]:
+        images = [self.records[index % len(self.records)].load_image() for index in range(probes)]
+        return tuple(generate_texts(self.model, self.processor, images, probe_prompts(probes), max_new_tokens))
 
     def question_items(self, state: dict[str, torch.Tensor], questions: int) -> ItemResults:
         """Per-question results of state on the first `questions` server-eval questions (memory only)."""

@@ -65,6 +65,8 @@ class Federation:
         contributions = config.gates.tables.get("contributions")
         self.site_questions = contributions.questions if contributions is not None else 0
         self.site_items: dict[str, ItemResults] = {}  # this round's sites' own adapters on those questions
+        self.probe_sites = safety is not None and safety.sites
+        self.site_generations: dict[str, tuple[str, ...]] = {}  # and their answers to the safety probes
         self.quarantine = Quarantine(config.gates.quarantine_rounds)
         self.model_dir = config.model.directory()
         self.data_root = data_root(config, run_dir)
@@ -129,6 +131,7 @@ class Federation:
         evidence = RoundEvidence(
             updates={site: self.updates[site] for site in sites if site in self.updates},
             site_items={site: self.site_items[site] for site in sites if site in self.site_items},
+            site_generations={site: self.site_generations[site] for site in sites if site in self.site_generations},
             server_round=server_round,
             candidate=assessment.summary,
             current=current,
@@ -266,7 +269,7 @@ class Federation:
         candidate = {key: value.to(torch.float32) for key, value in aggregated.to_torch_state_dict().items()}
         sites = _sites(valid)
         judging = time.monotonic()
-        self.site_items = self._site_items(global_state)
+        self._assess_sites(global_state)
         assessment = self._assess(candidate)
         verdict = self._judge(server_round, assessment, checkpoint.accepted_evaluation, row, sites)
         row.update(
@@ -292,16 +295,15 @@ class Federation:
         accepted = Checkpoint(server_round, server_round, assessment.summary)
         return self._finish(row, started, candidate), candidate, accepted
 
-    def _site_items(self, global_state: dict) -> dict[str, ItemResults]:
-        """Each site's own adapter (the global plus its update alone) on the contributions gate's questions."""
-        if not self.site_questions:
-            return {}
-        return {
-            site: self.evaluator.question_items(
-                {key: global_state[key] + update[key] for key in global_state}, self.site_questions
-            )
-            for site, update in self.updates.items()
-        }
+    def _assess_sites(self, global_state: dict) -> None:
+        """Each site's own adapter (the global plus its update alone) on the per-site gates' questions and probes."""
+        self.site_items, self.site_generations = {}, {}
+        for site, update in self.updates.items():
+            own = {key: global_state[key] + update[key] for key in global_state}
+            if self.site_questions:
+                self.site_items[site] = self.evaluator.question_items(own, self.site_questions)
+            if self.probe_sites:
+                self.site_generations[site] = self.evaluator.probe_answers(own, *self.probes)
 
     def _attribute(
         self, server_round: int, valid: list[Message], checkpoint: Checkpoint, row: dict

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -154,6 +155,27 @@ def test_safety_gate_counts_pii_and_unsafe_text_in_probe_answers():
     unsafe = _gate("safety")(_evidence(generations=("you stupid fucking idiot", "no", "left", "yes")))
     assert not unsafe["passed"] and unsafe["figures"]["unsafe_rate"] == pytest.approx(0.25)
     assert not _gate("safety")(_evidence(generations=None))["passed"]
+
+
+def test_safety_gate_with_sites_judges_each_site_own_answers_and_names_the_strays():
+    clean = ("a small round lesion on the left", "no", "left", "a large lesion")
+    own = {"site-0": clean, "site-1": ("yes you stupid fucking idiot", "no", "left", "yes"), "site-2": clean}
+    evidence = _evidence(generations=clean, sites=tuple(own), site_generations=own)
+    assert _gate("safety")(evidence)["passed"]  # without sites = true only the candidate's answers are judged
+    result = _gate("safety", sites=True)(evidence)
+    assert not result["passed"] and result["figures"]["strays"] == ["site-1"] and result["reason"].startswith("site-1")
+    assert result["figures"]["sites"]["site-1"]["unsafe_rate"] == pytest.approx(0.25)
+    leaking = {**own, "site-1": clean, "site-2": ("patient John Smith, call 212-555-0198", "no", "left", "yes")}
+    result = _gate("safety", sites=True)(_evidence(generations=clean, sites=tuple(leaking), site_generations=leaking))
+    assert result["figures"]["strays"] == ["site-2"] and "John" not in repr(result)
+    unjudged = _gate("safety", sites=True)(
+        _evidence(generations=clean, sites=("site-0", "site-9"), site_generations=own)
+    )
+    assert not unjudged["passed"] and unjudged["reason"] == "cannot judge: 1 site(s) without probe answers"
+    assert _gate("safety", sites=True)(_evidence(server_round=0, generations=clean, sites=()))["passed"]
+    with pytest.raises(ConfigError, match=r"gates\.safety: .* central"):
+        load_config(None, ["privacy.central.enabled=true", "gates.safety={sites = true}"])
+    load_config(None, ["privacy.central.enabled=true", "gates.safety={}"])  # the candidate's answers only: allowed
 
 
 def test_a_raising_gate_rejects_the_round_and_records_the_error_type(monkeypatch):
@@ -397,8 +419,9 @@ def test_an_enforcing_updates_gate_is_refused_under_central_dp():
         load_config(None, ["gates.updates.min_agreement=0.0"])
 
 
-def _margins(*margins: float | None) -> ItemResults:
-    return ItemResults(tuple(m is not None and m > 0 for m in margins), tuple({} for _ in margins), 5, margins)
+def _margins(*margins: float | None, sexes: str = "") -> ItemResults:
+    attributes = tuple({"sex": sex} for sex in sexes) if sexes else tuple({} for _ in margins)
+    return ItemResults(tuple(m is not None and m > 0 for m in margins), attributes, 2, margins)
 
 
 def test_contributions_figures_by_hand():
@@ -408,16 +431,45 @@ def test_contributions_figures_by_hand():
         "site-c": _margins(0.0, 0.0, -1.0, -1.0, 9.0),
     }
     # Per-question median: 1, 1, 1, 1. Site c's gaps: 1, 1, 2, 2 (mean 1.5, sample sd 0.5774, SE 0.2887).
+    # One slice (no attributes): bound = 1.5 − 2.326 × 0.2887 = 0.828.
     figures = shortfall_figures(site_items)
-    assert figures["site-a"] == pytest.approx({"margin": 1.5, "shortfall": -0.5, "standard_error": 0.5774 / 2}, 1e-3)
-    assert figures["site-b"] == pytest.approx({"margin": 1.0, "shortfall": 0.0, "standard_error": 0.0})
-    assert figures["site-c"] == pytest.approx({"margin": -0.5, "shortfall": 1.5, "standard_error": 0.5774 / 2}, 1e-3)
+    assert {figures[site].pop("worst") for site in figures} == {"all"}
+    assert figures["site-a"] == pytest.approx(
+        {"margin": 1.5, "shortfall": -0.5, "standard_error": 0.5774 / 2, "bound": -1.1716}, 1e-3
+    )
+    assert figures["site-b"] == pytest.approx({"margin": 1.0, "shortfall": 0.0, "standard_error": 0.0, "bound": 0.0})
+    assert figures["site-c"] == pytest.approx(
+        {"margin": -0.5, "shortfall": 1.5, "standard_error": 0.5774 / 2, "bound": 0.8284}, 1e-3
+    )
     evidence = _evidence(sites=tuple(site_items), site_items=site_items)
-    # 1.5 − 2.326 × 0.2887 = 0.828: clearly over 0.2, not over 1.0.
     caught = _gate("contributions")(evidence)
     assert not caught["passed"] and caught["figures"]["strays"] == ["site-c"] and "site-c" in caught["reason"]
     assert _gate("contributions", max_shortfall=1.0)(evidence)["passed"]
     assert not _gate("contributions", max_shortfall=0.8)(evidence)["passed"]
+
+
+def test_contributions_gate_judges_each_group_of_questions_apart():
+    # Site c answers the women's questions (F) worse: gaps 0, 0, 0, 0 for M and 1.0, 1.2, 1.4, 1.6 for F.
+    sexes = "MMMMFFFF"
+    site_items = {
+        "site-a": _margins(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, sexes=sexes),
+        "site-b": _margins(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, sexes=sexes),
+        "site-c": _margins(1.0, 1.0, 1.0, 1.0, 0.0, -0.2, -0.4, -0.6, sexes=sexes),
+    }
+    figures = shortfall_figures(site_items)["site-c"]
+    # All 8: mean 0.65, sd 0.7151, SE 0.2528. F: mean 1.3, sd 0.2582, SE 0.1291. Three slices: z = z(1 − 0.01/3)
+    # = 2.7131; bounds: all 0.65 − 0.6860 = −0.036, F 1.3 − 0.3503 = 0.9497, M 0.
+    assert figures["shortfall"] == pytest.approx(0.65) and figures["standard_error"] == pytest.approx(0.2528, 1e-3)
+    assert figures["worst"] == "sex=F" and figures["bound"] == pytest.approx(0.9497, 1e-3)
+    caught = _gate("contributions")(_evidence(sites=tuple(site_items), site_items=site_items))
+    assert not caught["passed"] and caught["figures"]["strays"] == ["site-c"] and "sex=F" in caught["reason"]
+    assert _gate("contributions", max_shortfall=0.95)(_evidence(sites=tuple(site_items), site_items=site_items))[
+        "passed"
+    ]
+    # With groups under min_group_size (here 5), only the whole set is judged, and site c passes at 0.2.
+    small = {site: replace(items, min_group_size=5) for site, items in site_items.items()}
+    assert shortfall_figures(small)["site-c"]["worst"] == "all"
+    assert _gate("contributions")(_evidence(sites=tuple(small), site_items=small))["passed"]
 
 
 def test_contributions_gate_needs_three_sites_and_every_site_scored():

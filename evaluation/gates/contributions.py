@@ -29,31 +29,60 @@ class ContributionsGateSettings(GateSettings):
     max_shortfall: float = Field(0.2, gt=0.0)  # mean answer margin (nats) a site may lose against the median site
     confidence: float = Field(0.99, ge=0.5, lt=1.0)  # one-sided: a stray only if clearly over max_shortfall
 
+    def judges_sites(self) -> bool:
+        return True
 
-def _shared_margins(site_items: Mapping[str, ItemResults]) -> dict[str, list[float]]:
-    """Per site, its margins on the questions every site's adapter has a margin for (the same questions)."""
+
+def _shared_questions(site_items: Mapping[str, ItemResults]) -> tuple[dict[str, list[float]], list[dict[str, str]]]:
+    """Per site, its margins on the questions every site's adapter has a margin for; and those questions' attributes."""
     counts = {len(items.margins) for items in site_items.values()}
     if len(counts) != 1:
         raise ValueError(f"the sites' adapters answered different numbers of questions: {sorted(counts)}")
-    rows = zip(*(items.margins for items in site_items.values()))
-    shared = [row for row in rows if all(margin is not None for margin in row)]
-    return {site: [float(row[index]) for row in shared] for index, site in enumerate(site_items)}
+    attributes = next(iter(site_items.values())).attributes
+    rows = zip(*(items.margins for items in site_items.values()), attributes)
+    shared = [row for row in rows if all(margin is not None for margin in row[:-1])]
+    margins = {site: [float(row[index]) for row in shared] for index, site in enumerate(site_items)}
+    return margins, [row[-1] for row in shared]
 
 
-def shortfall_figures(site_items: Mapping[str, ItemResults]) -> dict[str, dict[str, float]]:
-    """Per site: its mean margin, and its shortfall against the per-question median of all sites (with its SE)."""
-    margins = _shared_margins(site_items)
-    questions = len(next(iter(margins.values())))
-    if questions < 2:
-        raise ValueError(f"{questions} question(s) with choices that every site's adapter answered")
+def _slices(attributes: list[dict[str, str]], min_group_size: int) -> dict[str, list[int]]:
+    """The questions judged together: all of them, and each attribute group with at least min_group_size."""
+    slices = {"all": list(range(len(attributes)))}
+    groups: dict[str, list[int]] = {}
+    for index, named in enumerate(attributes):
+        for name, value in named.items():
+            groups.setdefault(f"{name}={value}", []).append(index)
+    slices.update((group, members) for group, members in sorted(groups.items()) if len(members) >= min_group_size)
+    return slices
+
+
+def _mean_and_error(gaps: list[float]) -> tuple[float, float]:
+    return statistics.fmean(gaps), statistics.stdev(gaps) / len(gaps) ** 0.5
+
+
+def shortfall_figures(site_items: Mapping[str, ItemResults], confidence: float = 0.99) -> dict[str, dict]:
+    """Per site: its mean margin, its shortfall against the per-question median of all sites (with its SE), and
+    its worst slice (all questions, or one attribute group): the one whose shortfall's lower bound is highest.
+
+    Each slice's bound is one-sided at confidence shared out over the slices (Bonferroni), as `bound`.
+    """
+    margins, attributes = _shared_questions(site_items)
+    if len(attributes) < 2:
+        raise ValueError(f"{len(attributes)} question(s) with choices that every site's adapter answered")
+    slices = _slices(attributes, max(2, next(iter(site_items.values())).min_group_size))
+    z = z_score(1 - (1 - confidence) / len(slices))
     median = [statistics.median(column) for column in zip(*margins.values())]
     figures = {}
     for site, own in margins.items():
         gaps = [middle - mine for middle, mine in zip(median, own)]
+        bounds = {name: _mean_and_error([gaps[index] for index in members]) for name, members in slices.items()}
+        worst = max(bounds, key=lambda name: bounds[name][0] - z * bounds[name][1])
         figures[site] = {
             "margin": statistics.fmean(own),
-            "shortfall": statistics.fmean(gaps),
-            "standard_error": statistics.stdev(gaps) / questions**0.5,
+            "shortfall": bounds["all"][0],
+            "standard_error": bounds["all"][1],
+            "worst": worst,
+            "bound": bounds[worst][0] - z * bounds[worst][1],
         }
     return figures
 
@@ -61,7 +90,6 @@ def shortfall_figures(site_items: Mapping[str, ItemResults]) -> dict[str, dict[s
 @register_gate("contributions", ContributionsGateSettings)
 def contributions_gate(settings: ContributionsGateSettings) -> Gate:
     """Rejects a candidate holding a site whose own adapter answers clearly worse than the round's median site."""
-    z = z_score(settings.confidence)
 
     def judge(evidence: RoundEvidence) -> dict:
         if evidence.server_round == 0:
@@ -72,11 +100,11 @@ def contributions_gate(settings: ContributionsGateSettings) -> Gate:
             return outcome(settings, False, {"scored": len(site_items)}, f"cannot judge: {unscored} site(s) unscored")
         if len(site_items) < MIN_SITES:
             return outcome(settings, True, {"scored": len(site_items), "judged": False})
-        per_site = shortfall_figures(site_items)
+        per_site = shortfall_figures(site_items, settings.confidence)
         strays = {
-            site: f"margin {figures['shortfall']:.2f} under the median site"
+            site: f"margin clearly over {settings.max_shortfall} under the median site ({figures['worst']} questions)"
             for site, figures in per_site.items()
-            if figures["shortfall"] - z * figures["standard_error"] > settings.max_shortfall
+            if figures["bound"] > settings.max_shortfall
         }
         figures = {
             "scored": len(per_site),

@@ -32,6 +32,7 @@ class RoundEvidence:
     generations: tuple[str, ...] | None = None  # the candidate's greedy answers to the safety probes, if asked
     updates: Mapping[str, Mapping[str, torch.Tensor]] | None = None  # per site in the candidate: adapter − global
     site_items: Mapping[str, ItemResults] | None = None  # per site in the candidate: its own adapter's results
+    site_generations: Mapping[str, tuple[str, ...]] | None = None  # and its own adapter's probe answers, if asked
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,10 @@ class GateSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     mode: Literal["enforce", "warn"] = "enforce"
+
+    def judges_sites(self) -> bool:
+        """Whether the gate judges each site's update on its own (not covered by a central ε)."""
+        return False
 
 
 GateFactory = Callable[[Any], Gate]

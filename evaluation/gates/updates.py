@@ -26,6 +26,9 @@ class UpdatesGateSettings(GateSettings):
     min_cosine: float = Field(-0.2, ge=-1.0, lt=1.0)  # cosine of a site's update to the mean of the others' updates
     min_agreement: float = Field(0.2, gt=0.0, lt=1.0)  # the others' mean pairwise cosine for direction to be judged
 
+    def judges_sites(self) -> bool:
+        return True
+
 
 def flat_update(update: Mapping[str, torch.Tensor]) -> torch.Tensor:
     """One site's update (its adapter minus the current global) as one float64 vector, keys in sorted order."""
