@@ -13,6 +13,7 @@ class ItemResults:
     attributes: tuple[dict[str, str], ...]
     min_group_size: int  # group figures leave out groups as small-cell suppression does
     margins: tuple[float | None, ...] = ()  # log(p(answer) / mean p(other choice)); None for an open question
+    likelihoods: tuple[float, ...] = ()  # log p(answer, then the end of the text)
 
     def groups(self, attribute: str) -> tuple[list[bool], list[str]]:
         """The hits of the questions whose record has the attribute, and their values."""

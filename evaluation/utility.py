@@ -26,17 +26,19 @@ class VqaScore:
     hits: list[bool] = field(default_factory=list)  # per question, in record order (kept in memory, never written)
     attributes: list[dict[str, str]] = field(default_factory=list)  # each question's record attributes
     margins: list[float | None] = field(default_factory=list)  # per question: the answer's margin over the others
+    likelihoods: list[float] = field(default_factory=list)  # per question: log p(answer, then the end of the text)
 
     @property
     def accuracy(self) -> float:
         """Fraction correct (0 when nothing was scored)."""
         return self.correct / self.total if self.total else 0.0
 
-    def add(self, record: Record, hit: bool, margin: float | None = None) -> None:
+    def add(self, record: Record, hit: bool, likelihood: float, margin: float | None = None) -> None:
         """Count one scored question (margin: its answer's over the other choices, when it has choices)."""
         self.correct += int(hit)
         self.total += 1
         self.hits.append(hit)
+        self.likelihoods.append(likelihood)
         self.margins.append(margin)
         self.attributes.append(dict(record.attributes))
         for name, value in record.attributes.items():
@@ -53,7 +55,9 @@ class VqaScore:
 
     def items(self, min_group_size: int) -> ItemResults:
         """Per-question correctness and attributes, for the gates' paired comparisons."""
-        return ItemResults(tuple(self.hits), tuple(self.attributes), min_group_size, tuple(self.margins))
+        return ItemResults(
+            tuple(self.hits), tuple(self.attributes), min_group_size, tuple(self.margins), tuple(self.likelihoods)
+        )
 
 
 @torch.no_grad()
@@ -87,7 +91,7 @@ def score_vqa(model, processor, records: list[Record], batch_size: int = 32) -> 
                 answer = record.choices.index(record.answer)
                 alternatives = scores[:answer] + scores[answer + 1 :]
                 margin = likelihood_margin(scores[answer], alternatives) if alternatives else None
-                score.add(record, record.choices[best] == record.answer, margin)
+                score.add(record, record.choices[best] == record.answer, scores[answer], margin)
             else:
-                score.add(record, bool(greedy[rows[0]]))
+                score.add(record, bool(greedy[rows[0]]), float(log_likelihood[rows[0]]))
     return score

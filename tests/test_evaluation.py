@@ -11,7 +11,7 @@ def test_group_counts_add_up():
     score = VqaScore()
     base = Record("s:1", None, None, "q?", "yes", ("yes", "no"), {"sex": "F"})
     for hit, sex in [(True, "F"), (False, "F"), (True, "M")]:
-        score.add(replace(base, attributes={"sex": sex}), hit)
+        score.add(replace(base, attributes={"sex": sex}), hit, 0.0)
     assert (score.correct, score.total) == (2, 3)
     assert score.group_counts(1) == {"sex": {"F": {"correct": 1, "total": 2}, "M": {"correct": 1, "total": 1}}}
     assert score.group_counts(2) == {}  # M is under 2, and F with it (else F = total - M)
