@@ -34,7 +34,9 @@ def test_free_answers_need_an_exact_greedy_match(tiny_model_dir, hospital_root):
     assert score_vqa(model, processor, captions_only).total == 0
 
 
-def test_each_answer_margin_agrees_with_the_choice_made_and_flips_with_the_answer(tiny_model_dir, hospital_root):
+def test_each_answer_margin_and_likelihood_agree_with_the_choice_made_and_flip_with_the_answer(
+    tiny_model_dir, hospital_root
+):
     model, processor = load_base(tiny_model_dir)
     records, _ = load_dataset(hospital_root / "server-eval")
     pairs = [r for r in records if r.choices is not None and len(r.choices) == 2]
@@ -43,6 +45,12 @@ def test_each_answer_margin_agrees_with_the_choice_made_and_flips_with_the_answe
     assert all((margin > 0) == hit for margin, hit in zip(score.margins, score.hits))
     # With two choices the margin is log(p(answer) / p(other)): the other answer's is its negative.
     swapped = [replace(r, answer=next(c for c in r.choices if c != r.answer)) for r in pairs]
-    assert score_vqa(model, processor, swapped).margins == pytest.approx([-m for m in score.margins], abs=1e-4)
-    open_ended = [replace(r, choices=None) for r in pairs]
-    assert score_vqa(model, processor, open_ended).margins == [None] * len(pairs)
+    other = score_vqa(model, processor, swapped)
+    assert other.margins == pytest.approx([-m for m in score.margins], abs=1e-4)
+    # ... and each answer's likelihood (log p, its end included) differs from the other's by the margin.
+    assert all(likelihood < 0 for likelihood in score.likelihoods)
+    gaps = [mine - theirs for mine, theirs in zip(score.likelihoods, other.likelihoods)]
+    assert gaps == pytest.approx(score.margins, abs=1e-4)
+    open_ended = score_vqa(model, processor, [replace(r, choices=None) for r in pairs])
+    assert open_ended.margins == [None] * len(pairs)
+    assert open_ended.likelihoods == pytest.approx(score.likelihoods, abs=1e-4)  # the same answer, scored alone

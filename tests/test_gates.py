@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -419,57 +418,66 @@ def test_an_enforcing_updates_gate_is_refused_under_central_dp():
         load_config(None, ["gates.updates.min_agreement=0.0"])
 
 
-def _margins(*margins: float | None, sexes: str = "") -> ItemResults:
-    attributes = tuple({"sex": sex} for sex in sexes) if sexes else tuple({} for _ in margins)
-    return ItemResults(tuple(m is not None and m > 0 for m in margins), attributes, 2, margins)
+def _margins(*margins: float | None, likelihoods: tuple[float, ...] = ()) -> ItemResults:
+    likelihoods = likelihoods or tuple(-1.0 for _ in margins)
+    hits = tuple(m is not None and m > 0 for m in margins)
+    return ItemResults(hits, tuple({} for _ in margins), 5, margins, likelihoods)
 
 
 def test_contributions_figures_by_hand():
     site_items = {
         "site-a": _margins(1.0, 2.0, 1.0, 2.0, None),  # the last question: no margin, left out for every site
         "site-b": _margins(1.0, 1.0, 1.0, 1.0, 9.0),
-        "site-c": _margins(0.0, 0.0, -1.0, -1.0, 9.0),
+        "site-c": _margins(0.0, 0.0, -1.0, -1.0, 9.0, likelihoods=(-3.0, -3.0, -4.0, -4.0, -1.0)),
     }
-    # Per-question median: 1, 1, 1, 1. Site c's gaps: 1, 1, 2, 2 (mean 1.5, sample sd 0.5774, SE 0.2887).
-    # One slice (no attributes): bound = 1.5 − 2.326 × 0.2887 = 0.828.
+    # Per-question medians: margins 1, 1, 1, 1; likelihoods −1 each. Site c's margin gaps 1, 1, 2, 2 (mean 1.5,
+    # sample sd 0.5774, SE 0.2887), its likelihood gaps 2, 2, 3, 3 (mean 2.5, the same SE).
     figures = shortfall_figures(site_items)
-    assert {figures[site].pop("worst") for site in figures} == {"all"}
     assert figures["site-a"] == pytest.approx(
-        {"margin": 1.5, "shortfall": -0.5, "standard_error": 0.5774 / 2, "bound": -1.1716}, 1e-3
+        {
+            "margin": 1.5,
+            "margin_shortfall": -0.5,
+            "margin_standard_error": 0.2887,
+            "likelihood_shortfall": 0.0,
+            "likelihood_standard_error": 0.0,
+        },
+        abs=1e-4,
     )
-    assert figures["site-b"] == pytest.approx({"margin": 1.0, "shortfall": 0.0, "standard_error": 0.0, "bound": 0.0})
     assert figures["site-c"] == pytest.approx(
-        {"margin": -0.5, "shortfall": 1.5, "standard_error": 0.5774 / 2, "bound": 0.8284}, 1e-3
+        {
+            "margin": -0.5,
+            "margin_shortfall": 1.5,
+            "margin_standard_error": 0.2887,
+            "likelihood_shortfall": 2.5,
+            "likelihood_standard_error": 0.2887,
+        },
+        abs=1e-4,
     )
     evidence = _evidence(sites=tuple(site_items), site_items=site_items)
+    # Either score may convict: z = z(1 − 0.01 / 2) = 2.5758. Bounds: margin 1.5 − 0.7436 = 0.7564, likelihood 1.7564.
     caught = _gate("contributions")(evidence)
-    assert not caught["passed"] and caught["figures"]["strays"] == ["site-c"] and "site-c" in caught["reason"]
-    assert _gate("contributions", max_shortfall=1.0)(evidence)["passed"]
-    assert not _gate("contributions", max_shortfall=0.8)(evidence)["passed"]
+    assert not caught["passed"] and caught["figures"]["strays"] == ["site-c"]
+    assert caught["figures"]["sites"]["site-c"]["margin_bound"] == pytest.approx(0.7564, abs=1e-4)
+    assert (
+        caught["reason"]
+        == "site-c: margin clearly over 0.15 under the median site, likelihood clearly over 1.0 under the median site"
+    )
+    assert _gate("contributions", max_shortfall=0.75, max_likelihood_shortfall=1.75)(evidence)["passed"] is False
+    assert _gate("contributions", max_shortfall=0.76, max_likelihood_shortfall=1.76)(evidence)["passed"]
 
 
-def test_contributions_gate_judges_each_group_of_questions_apart():
-    # Site c answers the women's questions (F) worse: gaps 0, 0, 0, 0 for M and 1.0, 1.2, 1.4, 1.6 for F.
-    sexes = "MMMMFFFF"
+def test_contributions_gate_catches_wording_appended_to_every_answer_by_its_likelihood():
+    # Site t answers as site b does (the same margins) but each answer is less likely to end where it should.
     site_items = {
-        "site-a": _margins(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, sexes=sexes),
-        "site-b": _margins(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, sexes=sexes),
-        "site-c": _margins(1.0, 1.0, 1.0, 1.0, 0.0, -0.2, -0.4, -0.6, sexes=sexes),
+        "site-a": _margins(1.0, 2.0, 1.0, 2.0),
+        "site-b": _margins(1.0, 1.0, 1.0, 1.0),
+        "site-t": _margins(1.0, 1.0, 1.0, 1.0, likelihoods=(-3.0, -3.0, -4.0, -4.0)),
     }
-    figures = shortfall_figures(site_items)["site-c"]
-    # All 8: mean 0.65, sd 0.7151, SE 0.2528. F: mean 1.3, sd 0.2582, SE 0.1291. Three slices: z = z(1 − 0.01/3)
-    # = 2.7131; bounds: all 0.65 − 0.6860 = −0.036, F 1.3 − 0.3503 = 0.9497, M 0.
-    assert figures["shortfall"] == pytest.approx(0.65) and figures["standard_error"] == pytest.approx(0.2528, 1e-3)
-    assert figures["worst"] == "sex=F" and figures["bound"] == pytest.approx(0.9497, 1e-3)
-    caught = _gate("contributions")(_evidence(sites=tuple(site_items), site_items=site_items))
-    assert not caught["passed"] and caught["figures"]["strays"] == ["site-c"] and "sex=F" in caught["reason"]
-    assert _gate("contributions", max_shortfall=0.95)(_evidence(sites=tuple(site_items), site_items=site_items))[
-        "passed"
-    ]
-    # With groups under min_group_size (here 5), only the whole set is judged, and site c passes at 0.2.
-    small = {site: replace(items, min_group_size=5) for site, items in site_items.items()}
-    assert shortfall_figures(small)["site-c"]["worst"] == "all"
-    assert _gate("contributions")(_evidence(sites=tuple(small), site_items=small))["passed"]
+    evidence = _evidence(sites=tuple(site_items), site_items=site_items)
+    caught = _gate("contributions")(evidence)
+    assert caught["figures"]["strays"] == ["site-t"]
+    assert caught["reason"] == "site-t: likelihood clearly over 1.0 under the median site"
+    assert _gate("contributions", max_likelihood_shortfall=1.76)(evidence)["passed"]
 
 
 def test_contributions_gate_needs_three_sites_and_every_site_scored():

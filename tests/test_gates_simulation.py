@@ -88,6 +88,7 @@ def test_the_updates_gate_catches_a_sign_flipping_site_and_the_round_goes_on_wit
             "gates.utility.mode='warn'",
             "gates.updates={}",
             "gates.contributions={mode = 'warn', questions = 16}",
+            "gates.safety={mode = 'warn', probes = 2, max_new_tokens = 4, sites = true}",
             "simulation.adversary=[{site = 1, kind = 'sign-flip', from_round = 2}]",
         ],
     )
@@ -112,5 +113,9 @@ def test_the_updates_gate_catches_a_sign_flipping_site_and_the_round_goes_on_wit
     contributions = rows[1]["gates"]["contributions"]
     assert contributions["mode"] == "warn" and contributions["figures"]["judged"] is True
     assert set(contributions["figures"]["sites"]) == {"site-0", "site-1", "site-2"}
+    assert all(figures["likelihood_standard_error"] > 0 for figures in contributions["figures"]["sites"].values())
+    # ... and answered the safety probes, each site judged on its own answers.
+    safety = rows[1]["gates"]["safety"]["figures"]
+    assert set(safety["sites"]) == {"site-0", "site-1", "site-2"} and safety["probes"] == 2
     assert attacked["attribution"]["gates"]["contributions"]["figures"] == {"scored": 2, "judged": False}
     assert rows[0]["gates"]["contributions"]["figures"] == {"scored": 0}
