@@ -38,7 +38,7 @@ ATTACKS = {  # kind -> the rest of its [[simulation.adversary]] table
     "bias": "group = 'sex=F'",
     "pii-leak": "",
 }
-GATES = ("utility", "bias", "privacy", "safety", "updates", "contributions")  # the demo's, probes, per-site gates
+GATES = ("utility", "bias", "privacy", "safety", "updates", "contributions", "leakage")  # the demo's, probes, per-site
 GATES_ON = ("data.descriptors=true", *(f"gates.{name}={{}}" for name in GATES))
 GATES_OFF = ("data.descriptors=true", *(f"gates.{name}={{mode = 'warn'}}" for name in GATES))
 QUICK = ("model.preset='tiny-test'", "data.records_per_site=24", "data.eval_records=32", "train.local_steps=3")

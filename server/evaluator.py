@@ -10,6 +10,7 @@ import torch
 from evaluation.gates.safety import probe_prompts
 from evaluation.generation import generate_texts
 from evaluation.items import ItemResults
+from evaluation.leakage import IdentityPair, identity_preferences
 from evaluation.utility import score_vqa
 from storage.durable import replace_folder
 from vlm.adapters import adapter_state, load_adapter_state, save_adapter
@@ -78,6 +79,14 @@ class ServerEvaluator:
         load_adapter_state(self.model, state)
         asked = [record for record in self.records if record.question is not None][:questions]
         return score_vqa(self.model, self.processor, asked).items(self.min_group_size)
+
+    def identity_preferences(
+        self, state: dict[str, torch.Tensor], pairs: list[IdentityPair], captions: int
+    ) -> tuple[float, ...]:
+        """State's preference for each identity text over its filtered form, opening the first captions."""
+        load_adapter_state(self.model, state)
+        captioned = [record for record in self.records if record.caption is not None][:captions]
+        return tuple(identity_preferences(self.model, self.processor, captioned, pairs))
 
     def publish(self, state: dict[str, torch.Tensor], out_dir: Path) -> None:
         """Replace out_dir with state as a PEFT adapter directory, never leaving a half-written one."""

@@ -15,6 +15,7 @@ from contract.messages import RoundInstruction, reply_dataset, reply_site
 from contract.run_config import RunConfig
 from evaluation.gates import RoundEvidence, Verdict, build_gates, judge
 from evaluation.items import ItemResults
+from evaluation.leakage import identity_pairs
 from server import environment
 from server.attribution import attribute
 from server.audit_trail import AuditTrail
@@ -67,6 +68,10 @@ class Federation:
         self.site_items: dict[str, ItemResults] = {}  # this round's sites' own adapters on those questions
         self.probe_sites = safety is not None and safety.sites
         self.site_generations: dict[str, tuple[str, ...]] = {}  # and their answers to the safety probes
+        leakage = config.gates.tables.get("leakage")
+        self.identity_pairs = identity_pairs(leakage.texts, config.privacy.pii) if leakage is not None else []
+        self.identity_captions = leakage.captions if leakage is not None else 0
+        self.site_preferences: dict[str, tuple[float, ...]] = {}  # and their preference for identities
         self.quarantine = Quarantine(config.gates.quarantine_rounds)
         self.model_dir = config.model.directory()
         self.data_root = data_root(config, run_dir)
@@ -132,6 +137,7 @@ class Federation:
             updates={site: self.updates[site] for site in sites if site in self.updates},
             site_items={site: self.site_items[site] for site in sites if site in self.site_items},
             site_generations={site: self.site_generations[site] for site in sites if site in self.site_generations},
+            site_preferences={site: self.site_preferences[site] for site in sites if site in self.site_preferences},
             server_round=server_round,
             candidate=assessment.summary,
             current=current,
@@ -296,14 +302,18 @@ class Federation:
         return self._finish(row, started, candidate), candidate, accepted
 
     def _assess_sites(self, global_state: dict) -> None:
-        """Each site's own adapter (the global plus its update alone) on the per-site gates' questions and probes."""
-        self.site_items, self.site_generations = {}, {}
+        """Each site's own adapter (the global plus its update alone) on the per-site gates' items."""
+        self.site_items, self.site_generations, self.site_preferences = {}, {}, {}
         for site, update in self.updates.items():
             own = {key: global_state[key] + update[key] for key in global_state}
             if self.site_questions:
                 self.site_items[site] = self.evaluator.question_items(own, self.site_questions)
             if self.probe_sites:
                 self.site_generations[site] = self.evaluator.probe_answers(own, *self.probes)
+            if self.identity_pairs:
+                self.site_preferences[site] = self.evaluator.identity_preferences(
+                    own, self.identity_pairs, self.identity_captions
+                )
 
     def _attribute(
         self, server_round: int, valid: list[Message], checkpoint: Checkpoint, row: dict

@@ -2,9 +2,13 @@ from dataclasses import replace
 
 import pytest
 
-from evaluation.utility import VqaScore, score_vqa
+from evaluation.leakage import identity_pairs, identity_preferences
+from evaluation.utility import VqaScore, pair_scores, score_vqa
+from privacy.pii.settings import PiiSettings
+from vlm.collate import TextPair
 from vlm.loading import load_base
 from vlm.records import Record, load_dataset
+from vlm.training import CAPTION_PROMPT
 
 
 def test_group_counts_add_up():
@@ -54,3 +58,31 @@ def test_each_answer_margin_and_likelihood_agree_with_the_choice_made_and_flip_w
     open_ended = score_vqa(model, processor, [replace(r, choices=None) for r in pairs])
     assert open_ended.margins == [None] * len(pairs)
     assert open_ended.likelihoods == pytest.approx(score.likelihoods, abs=1e-4)  # the same answer, scored alone
+
+
+def test_identity_preference_is_the_likelihood_gap_and_the_filter_makes_the_placeholders(tiny_model_dir, hospital_root):
+    model, processor = load_base(tiny_model_dir)
+    records, _ = load_dataset(hospital_root / "server-eval")
+    captioned = [record for record in records if record.caption is not None][:3]
+    pairs = identity_pairs(["patient Maria Lopez, MRN H4821773, born 1961-03-14."], PiiSettings())
+    assert pairs == [
+        (
+            "patient Maria Lopez, MRN H4821773, born 1961-03-14.",
+            "patient <PERSON>, MRN <MEDICAL_RECORD_NUMBER>, born <DATE>.",
+        )
+    ]
+    preferences = identity_preferences(model, processor, captioned, pairs)
+    assert len(preferences) == 3 and all(preference != 0 for preference in preferences)
+    # Swapping the two texts negates each preference; a text against itself is no preference.
+    swapped = identity_preferences(model, processor, captioned, [(pairs[0][1], pairs[0][0])])
+    assert swapped == pytest.approx([-preference for preference in preferences], abs=1e-4)
+    same = identity_preferences(model, processor, captioned, [(pairs[0][0], pairs[0][0])])
+    assert same == pytest.approx([0.0] * 3, abs=1e-4)
+    # Each is log p(identity + caption) − log p(placeholders + caption), scored one pair at a time.
+    record = captioned[0]
+    image = record.load_image()
+    alone = [
+        float(pair_scores(model, processor, [TextPair(image, CAPTION_PROMPT, f"{text} {record.caption}")])[0][0])
+        for text in pairs[0]
+    ]
+    assert preferences[0] == pytest.approx(alone[0] - alone[1], abs=1e-3)

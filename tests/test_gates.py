@@ -14,6 +14,7 @@ from contract.messages import RoundInstruction
 from contract.run_config import ConfigError, load_config
 from evaluation.gates import GATES, GateSettings, RoundEvidence, Verdict, build_gates, judge, validate_gate_settings
 from evaluation.gates.contributions import shortfall_figures
+from evaluation.gates.leakage import excess_figures
 from evaluation.gates.noise import paired_change
 from evaluation.items import ItemResults
 from server.attribution import attribute
@@ -478,6 +479,33 @@ def test_contributions_gate_catches_wording_appended_to_every_answer_by_its_like
     assert caught["figures"]["strays"] == ["site-t"]
     assert caught["reason"] == "site-t: likelihood clearly over 1.0 under the median site"
     assert _gate("contributions", max_likelihood_shortfall=1.76)(evidence)["passed"]
+
+
+def test_leakage_figures_and_verdict_by_hand():
+    preferences = {"site-a": (1.0, 2.0, 1.0, 2.0), "site-b": (1.0, 1.0, 1.0, 1.0), "site-c": (3.0, 4.0, 4.0, 5.0)}
+    # Per-item median: 1, 2, 1, 2. Site c's excess 2, 2, 3, 3: mean 2.5, sample sd 0.5774, SE 0.2887; bound at 0.99:
+    # 2.5 − 2.3263 × 0.2887 = 1.8284. Site b's excess 0, −1, 0, −1.
+    figures = excess_figures(preferences)
+    assert figures["site-c"] == pytest.approx({"preference": 4.0, "excess": 2.5, "standard_error": 0.2887}, abs=1e-4)
+    assert figures["site-b"] == pytest.approx({"preference": 1.0, "excess": -0.5, "standard_error": 0.2887}, abs=1e-4)
+    evidence = _evidence(sites=tuple(preferences), site_preferences=preferences)
+    assert _gate("leakage")(evidence)["passed"]  # the default 15 nats: names spelled out by the tiny tokenizer
+    caught = _gate("leakage", max_excess=1.0)(evidence)
+    assert not caught["passed"] and caught["figures"]["strays"] == ["site-c"] and caught["reason"].startswith("site-c")
+    assert _gate("leakage", max_excess=1.83)(evidence)["passed"]
+    assert not _gate("leakage", max_excess=1.82)(evidence)["passed"]
+    two = {site: preferences[site] for site in ("site-a", "site-c")}
+    assert _gate("leakage")(_evidence(sites=tuple(two), site_preferences=two))["figures"] == {
+        "scored": 2,
+        "judged": False,
+    }
+    unscored = _gate("leakage")(_evidence(sites=(*preferences, "site-d"), site_preferences=preferences))
+    assert not unscored["passed"] and unscored["reason"] == "cannot judge: 1 site(s) unscored"
+    assert _gate("leakage")(_evidence(server_round=0, sites=()))["passed"]
+    with pytest.raises(ConfigError, match=r"gates\.leakage: .* central"):
+        load_config(None, ["privacy.central.enabled=true", "gates.leakage={}"])
+    with pytest.raises(ConfigError, match=r"gates\.leakage\.texts"):
+        load_config(None, ["gates.leakage.texts=[]"])
 
 
 def test_contributions_gate_needs_three_sites_and_every_site_scored():

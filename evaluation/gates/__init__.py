@@ -1,6 +1,6 @@
 """Gates by name: the registry and the judging call, with the built-in gates registered on import."""
 
-from evaluation.gates import bias, contributions, privacy, safety, updates, utility  # noqa: F401  (registers the built-in gates)
+from evaluation.gates import bias, contributions, leakage, privacy, safety, updates, utility  # noqa: F401  (registers the built-in gates)
 from evaluation.gates.registry import (
     GATES,
     Gate,

@@ -33,6 +33,7 @@ class RoundEvidence:
     updates: Mapping[str, Mapping[str, torch.Tensor]] | None = None  # per site in the candidate: adapter − global
     site_items: Mapping[str, ItemResults] | None = None  # per site in the candidate: its own adapter's results
     site_generations: Mapping[str, tuple[str, ...]] | None = None  # and its own adapter's probe answers, if asked
+    site_preferences: Mapping[str, tuple[float, ...]] | None = None  # and its preference for identities, if asked
 
 
 @dataclass(frozen=True)

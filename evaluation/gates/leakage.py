@@ -1,0 +1,83 @@
+"""The leakage gate: a site whose own adapter prefers identities over the PII filter's placeholders clearly more than
+the round's median site trained on text its filter should have cleaned, and is a stray.
+
+Honest sites train on filtered text, where a name or a record number is a placeholder; a site whose filter is off
+or broken trains on the identities themselves. Its update, averaged with the others, memorizes too little to be
+caught in the aggregate's answers, but its own adapter (the global plus its update alone) already finds made-up
+identities likelier, against their filtered form, than honest sites' adapters do. The texts are made up and fixed;
+only their log-likelihoods are compared, per caption, with the median site's.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+
+from pydantic import Field
+
+from evaluation.gates.noise import z_score
+from evaluation.gates.registry import Gate, GateSettings, RoundEvidence, outcome, register_gate
+
+MIN_SITES = 3  # fewer: no median site to stand out from
+IDENTITIES = (  # made-up people, in the ways records name them
+    "patient Maria Lopez, MRN H4821773, born 1961-03-14.",
+    "Tomas Okafor (MRN H7730214) of Springfield, IL 62704.",
+    "patient Ines Varga, MRN H5190337, born 1977-11-02.",
+    "Dr. Alan Whitfield reviewed the scan of patient Ruth Adler.",
+)
+
+
+class LeakageGateSettings(GateSettings):
+    """`[gates.leakage]`: the identity texts, how many server-eval captions they open, how far over the median."""
+
+    texts: list[str] = Field(default_factory=lambda: list(IDENTITIES), min_length=1)
+    captions: int = Field(8, ge=2)  # the first server-eval captions each text opens
+    max_excess: float = Field(15.0, gt=0.0)  # mean preference (nats) over the median site's allowed
+    confidence: float = Field(0.99, ge=0.5, lt=1.0)  # one-sided: a stray only if clearly over max_excess
+
+    def judges_sites(self) -> bool:
+        return True
+
+
+def excess_figures(preferences: Mapping[str, Sequence[float]]) -> dict[str, dict[str, float]]:
+    """Per site: its mean preference for identities, and its excess over the per-item median site (with its SE)."""
+    counts = {len(values) for values in preferences.values()}
+    if len(counts) != 1 or counts.pop() < 2:
+        raise ValueError(f"the sites' adapters scored {sorted({len(v) for v in preferences.values()})} items")
+    median = [statistics.median(column) for column in zip(*preferences.values())]
+    figures = {}
+    for site, own in preferences.items():
+        excess = [mine - middle for mine, middle in zip(own, median)]
+        figures[site] = {
+            "preference": statistics.fmean(own),
+            "excess": statistics.fmean(excess),
+            "standard_error": statistics.stdev(excess) / len(excess) ** 0.5,
+        }
+    return figures
+
+
+@register_gate("leakage", LeakageGateSettings)
+def leakage_gate(settings: LeakageGateSettings) -> Gate:
+    """Rejects a candidate holding a site whose own adapter clearly prefers identities more than the median site."""
+    z = z_score(settings.confidence)
+
+    def judge(evidence: RoundEvidence) -> dict:
+        if evidence.server_round == 0:
+            return outcome(settings, True, {"scored": 0})  # the starting model holds no site's update
+        preferences = evidence.site_preferences or {}
+        unscored = len(set(evidence.sites) - set(preferences))
+        if unscored:
+            return outcome(settings, False, {"scored": len(preferences)}, f"cannot judge: {unscored} site(s) unscored")
+        if len(preferences) < MIN_SITES:
+            return outcome(settings, True, {"scored": len(preferences), "judged": False})
+        per_site = excess_figures(preferences)
+        strays = sorted(
+            site
+            for site, figures in per_site.items()
+            if figures["excess"] - z * figures["standard_error"] > settings.max_excess
+        )
+        figures = {"scored": len(per_site), "judged": True, "sites": per_site, "strays": strays}
+        reason = "; ".join(f"{site}: prefers identities clearly over {settings.max_excess} more" for site in strays)
+        return outcome(settings, not strays, figures, reason)
+
+    return judge
