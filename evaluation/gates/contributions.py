@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from pydantic import Field
 
 from evaluation.gates.noise import z_score
+from evaluation.gates.per_site import gaps_from_median, unjudged
 from evaluation.gates.registry import Gate, GateSettings, RoundEvidence, outcome, register_gate
 from evaluation.items import ItemResults
 
 SCORES = ("margin", "likelihood")  # the answer's margin over the other choices; log p(answer, then the text's end)
-MIN_SITES = 3  # fewer: no median site that a stray can fall below, and no telling which of a pair is worse
 
 
 class ContributionsGateSettings(GateSettings):
@@ -58,11 +58,8 @@ def shortfall_figures(site_items: Mapping[str, ItemResults]) -> dict[str, dict[s
         raise ValueError(f"{questions} question(s) with choices that every site's adapter answered")
     figures = {site: {"margin": statistics.fmean(own["margin"])} for site, own in scores.items()}
     for score in SCORES:
-        median = [statistics.median(column) for column in zip(*(own[score] for own in scores.values()))]
-        for site, own in scores.items():
-            gaps = [middle - mine for middle, mine in zip(median, own[score])]
-            figures[site][f"{score}_shortfall"] = statistics.fmean(gaps)
-            figures[site][f"{score}_standard_error"] = statistics.stdev(gaps) / questions**0.5
+        for site, (gap, error) in gaps_from_median({site: own[score] for site, own in scores.items()}).items():
+            figures[site].update({f"{score}_shortfall": -gap, f"{score}_standard_error": error})
     return figures
 
 
@@ -73,14 +70,9 @@ def contributions_gate(settings: ContributionsGateSettings) -> Gate:
     limits = {"margin": settings.max_shortfall, "likelihood": settings.max_likelihood_shortfall}
 
     def judge(evidence: RoundEvidence) -> dict:
-        if evidence.server_round == 0:
-            return outcome(settings, True, {"scored": 0})  # the starting model holds no site's update
         site_items = evidence.site_items or {}
-        unscored = len(set(evidence.sites) - set(site_items))
-        if unscored:
-            return outcome(settings, False, {"scored": len(site_items)}, f"cannot judge: {unscored} site(s) unscored")
-        if len(site_items) < MIN_SITES:
-            return outcome(settings, True, {"scored": len(site_items), "judged": False})
+        if (undecided := unjudged(settings, evidence, site_items)) is not None:
+            return undecided
         per_site = shortfall_figures(site_items)
         strays: dict[str, list[str]] = {}
         for site, site_figures in per_site.items():

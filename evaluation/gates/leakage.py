@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from pydantic import Field
 
 from evaluation.gates.noise import z_score
+from evaluation.gates.per_site import gaps_from_median, unjudged
 from evaluation.gates.registry import Gate, GateSettings, RoundEvidence, outcome, register_gate
 
-MIN_SITES = 3  # fewer: no median site to stand out from
 IDENTITIES = (  # made-up people, in the ways records name them
     "patient Maria Lopez, MRN H4821773, born 1961-03-14.",
     "Tomas Okafor (MRN H7730214) of Springfield, IL 62704.",
@@ -41,19 +41,10 @@ class LeakageGateSettings(GateSettings):
 
 def excess_figures(preferences: Mapping[str, Sequence[float]]) -> dict[str, dict[str, float]]:
     """Per site: its mean preference for identities, and its excess over the per-item median site (with its SE)."""
-    counts = {len(values) for values in preferences.values()}
-    if len(counts) != 1 or counts.pop() < 2:
-        raise ValueError(f"the sites' adapters scored {sorted({len(v) for v in preferences.values()})} items")
-    median = [statistics.median(column) for column in zip(*preferences.values())]
-    figures = {}
-    for site, own in preferences.items():
-        excess = [mine - middle for mine, middle in zip(own, median)]
-        figures[site] = {
-            "preference": statistics.fmean(own),
-            "excess": statistics.fmean(excess),
-            "standard_error": statistics.stdev(excess) / len(excess) ** 0.5,
-        }
-    return figures
+    return {
+        site: {"preference": statistics.fmean(preferences[site]), "excess": excess, "standard_error": error}
+        for site, (excess, error) in gaps_from_median(preferences).items()
+    }
 
 
 @register_gate("leakage", LeakageGateSettings)
@@ -62,14 +53,9 @@ def leakage_gate(settings: LeakageGateSettings) -> Gate:
     z = z_score(settings.confidence)
 
     def judge(evidence: RoundEvidence) -> dict:
-        if evidence.server_round == 0:
-            return outcome(settings, True, {"scored": 0})  # the starting model holds no site's update
         preferences = evidence.site_preferences or {}
-        unscored = len(set(evidence.sites) - set(preferences))
-        if unscored:
-            return outcome(settings, False, {"scored": len(preferences)}, f"cannot judge: {unscored} site(s) unscored")
-        if len(preferences) < MIN_SITES:
-            return outcome(settings, True, {"scored": len(preferences), "judged": False})
+        if (undecided := unjudged(settings, evidence, preferences)) is not None:
+            return undecided
         per_site = excess_figures(preferences)
         strays = sorted(
             site
