@@ -494,29 +494,24 @@ def test_leakage_figures_and_verdict_by_hand():
     assert not caught["passed"] and caught["figures"]["strays"] == ["site-c"] and caught["reason"].startswith("site-c")
     assert _gate("leakage", max_excess=1.83)(evidence)["passed"]
     assert not _gate("leakage", max_excess=1.82)(evidence)["passed"]
-    two = {site: preferences[site] for site in ("site-a", "site-c")}
-    assert _gate("leakage")(_evidence(sites=tuple(two), site_preferences=two))["figures"] == {
-        "scored": 2,
-        "judged": False,
-    }
-    unscored = _gate("leakage")(_evidence(sites=(*preferences, "site-d"), site_preferences=preferences))
-    assert not unscored["passed"] and unscored["reason"] == "cannot judge: 1 site(s) unscored"
-    assert _gate("leakage")(_evidence(server_round=0, sites=()))["passed"]
-    with pytest.raises(ConfigError, match=r"gates\.leakage: .* central"):
-        load_config(None, ["privacy.central.enabled=true", "gates.leakage={}"])
-    with pytest.raises(ConfigError, match=r"gates\.leakage\.texts"):
-        load_config(None, ["gates.leakage.texts=[]"])
 
 
-def test_contributions_gate_needs_three_sites_and_every_site_scored():
-    two = {"site-a": _margins(1.0, 1.0), "site-b": _margins(-5.0, -5.0)}
-    result = _gate("contributions")(_evidence(sites=tuple(two), site_items=two))
+@pytest.mark.parametrize(
+    ("name", "field", "scores", "bad_value"),
+    [
+        ("contributions", "site_items", lambda: _margins(1.0, 1.0), "gates.contributions.questions=4"),
+        ("leakage", "site_preferences", lambda: (1.0, 2.0), "gates.leakage.texts=[]"),
+    ],
+)
+def test_per_site_gates_need_three_sites_and_every_site_scored(name, field, scores, bad_value):
+    two = {"site-a": scores(), "site-b": scores()}
+    result = _gate(name)(_evidence(sites=tuple(two), **{field: two}))
     assert result["passed"] and result["figures"] == {"scored": 2, "judged": False}
-    three = {**two, "site-c": _margins(1.0, 1.0)}
-    unscored = _gate("contributions")(_evidence(sites=(*three, "site-d"), site_items=three))
+    three = {**two, "site-c": scores()}
+    unscored = _gate(name)(_evidence(sites=(*three, "site-d"), **{field: three}))
     assert not unscored["passed"] and unscored["reason"] == "cannot judge: 1 site(s) unscored"
-    assert _gate("contributions")(_evidence(server_round=0, sites=()))["passed"]
-    with pytest.raises(ConfigError, match=r"gates\.contributions: .* central"):
-        load_config(None, ["privacy.central.enabled=true", "gates.contributions={}"])
-    with pytest.raises(ConfigError, match=r"gates\.contributions\.questions"):
-        load_config(None, ["gates.contributions.questions=4"])
+    assert _gate(name)(_evidence(server_round=0, sites=()))["passed"]
+    with pytest.raises(ConfigError, match=rf"gates\.{name}: .* central"):
+        load_config(None, ["privacy.central.enabled=true", f"gates.{name}={{}}"])
+    with pytest.raises(ConfigError, match=re.escape(bad_value.split("=")[0])):
+        load_config(None, [bad_value])
