@@ -32,7 +32,7 @@ class LeakageGateSettings(GateSettings):
 
     texts: list[str] = Field(default_factory=lambda: list(IDENTITIES), min_length=1)
     captions: int = Field(8, ge=2)  # the first server-eval captions each text opens
-    max_excess: float = Field(15.0, gt=0.0)  # mean preference (nats) over the median site's allowed
+    max_excess: float = Field(25.0, gt=0.0)  # mean preference (nats) over the median site's allowed
     confidence: float = Field(0.99, ge=0.5, lt=1.0)  # one-sided: a stray only if clearly over max_excess
 
     def judges_sites(self) -> bool:
