@@ -13,7 +13,7 @@ from peft import PeftModel
 from PIL import Image
 
 from evaluation.likelihood import likelihood_margin
-from evaluation.utility import pair_scores
+from evaluation.utility import log_likelihoods
 from vlm.collate import TextPair
 from vlm.loading import load_base
 
@@ -51,23 +51,16 @@ def load_published(model_dir: Path, adapter_dir: Path) -> tuple[PeftModel, objec
     return peft_model, processor
 
 
-def _log_likelihoods(model, processor, pairs: list[TextPair], batch_size: int) -> list[float]:
-    scores: list[float] = []
-    for start in range(0, len(pairs), batch_size):
-        scores.extend(pair_scores(model, processor, pairs[start : start + batch_size])[0].tolist())
-    return scores
-
-
 @torch.no_grad()
 def score_canaries(model: PeftModel, processor, probes: Sequence[CanaryProbe], batch_size: int = 64) -> CanaryScores:
     """Score every probe's answer and its alternatives (prompted as training prompts a record's question)."""
     prompts = [f"question: {probe.question}" for probe in probes]
     answers = [TextPair(probe.image, prompt, probe.answer) for probe, prompt in zip(probes, prompts)]
-    scores = _log_likelihoods(model, processor, answers, batch_size)
+    scores = log_likelihoods(model, processor, answers, batch_size)
     others = [
         TextPair(probe.image, prompt, other) for probe, prompt in zip(probes, prompts) for other in probe.alternatives
     ]
-    alternative_scores = iter(_log_likelihoods(model, processor, others, batch_size))
+    alternative_scores = iter(log_likelihoods(model, processor, others, batch_size))
     margins, ranks = [], []
     for probe, score in zip(probes, scores):
         alternatives = [next(alternative_scores) for _ in probe.alternatives]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from evaluation.utility import pair_scores
+from evaluation.utility import log_likelihoods
 from privacy.pii.settings import PiiSettings
 from vlm.collate import TextPair
 from vlm.records import Record
@@ -35,7 +35,5 @@ def identity_preferences(
             targets += [TextPair(image, CAPTION_PROMPT, f"{identity} {record.caption}")]
             targets += [TextPair(image, CAPTION_PROMPT, f"{filtered} {record.caption}".strip())]
     model.eval()
-    scores: list[float] = []
-    for start in range(0, len(targets), batch_size):
-        scores.extend(float(value) for value in pair_scores(model, processor, targets[start : start + batch_size])[0])
+    scores = log_likelihoods(model, processor, targets, batch_size)
     return [with_identity - filtered for with_identity, filtered in zip(scores[::2], scores[1::2])]

@@ -69,6 +69,14 @@ def pair_scores(model, processor, pairs: list[TextPair]) -> tuple[torch.Tensor, 
     return target_log_likelihood(logits.cpu(), labels)
 
 
+def log_likelihoods(model, processor, pairs: list[TextPair], batch_size: int = 32) -> list[float]:
+    """Each pair's target log-likelihood (its end included), scored batch_size pairs at a time."""
+    scores: list[float] = []
+    for start in range(0, len(pairs), batch_size):
+        scores.extend(pair_scores(model, processor, pairs[start : start + batch_size])[0].tolist())
+    return scores
+
+
 def score_vqa(model, processor, records: list[Record], batch_size: int = 32) -> VqaScore:
     """Score every record with a question: the best-scoring choice when choices exist, else greedy exact match."""
     model.eval()

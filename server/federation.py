@@ -133,11 +133,15 @@ class Federation:
 
     def _judge(self, server_round: int, assessment: Assessment, current: dict, row: dict, sites: tuple) -> Verdict:
         """The gates' verdict on an assessed aggregate holding sites' updates, against the current global."""
+
+        def held(per_site: dict) -> dict:
+            return {site: per_site[site] for site in sites if site in per_site}
+
         evidence = RoundEvidence(
-            updates={site: self.updates[site] for site in sites if site in self.updates},
-            site_items={site: self.site_items[site] for site in sites if site in self.site_items},
-            site_generations={site: self.site_generations[site] for site in sites if site in self.site_generations},
-            site_preferences={site: self.site_preferences[site] for site in sites if site in self.site_preferences},
+            updates=held(self.updates),
+            site_items=held(self.site_items),
+            site_generations=held(self.site_generations),
+            site_preferences=held(self.site_preferences),
             server_round=server_round,
             candidate=assessment.summary,
             current=current,
