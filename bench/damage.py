@@ -1,9 +1,11 @@
-"""What a run's final global adapter does: accuracy, sex gap, counterfactual consistency, unsafe rate, canaries.
+"""What a run's final global adapter does: accuracy, sex gap, counterfactual consistency, unsafe rate, PII, canaries.
 
 Accuracy and the gap between the sexes come from the last metrics row (the server's per-group counts); the rest is
 measured on the final adapter over server-eval records: the choice it picks with the question as asked and with the
 record's sex swapped in its descriptor ("a 71-year-old woman" <-> "... man"), the unsafe rate of its greedy captions
-and answers to the first `probes` images, and how many canaries its captions complete.
+and answers to the first `probes` images and the PII the run's own filter finds in them (counts), how many canaries
+its captions complete, and how much likelier it finds made-up identities than their filtered form (the leakage
+gate's texts and captions, scored on the final global adapter).
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from safetensors.torch import load_file
 from contract.data_layout import SERVER_EVAL
 from contract.run_config import RunConfig
 from evaluation.bias import counterfactual_consistency, group_accuracy, swap_descriptors
+from evaluation.gates.leakage import LeakageGateSettings
 from evaluation.generation import generate_texts
-from evaluation.safety import unsafe_rate
+from evaluation.leakage import identity_pairs, identity_preferences
+from evaluation.safety import pii_counts, unsafe_rate
 from evaluation.utility import pair_scores
+from privacy.pii.text import TextFilter
 from simulations.canaries import Canary
 from vlm.adapters import load_adapter_state
 from vlm.collate import TextPair
@@ -38,6 +43,8 @@ class Damage:
     sex_gap: float | None
     consistency: float
     unsafe_rate: float
+    pii_found: int  # entities the run's PII filter finds in the generated captions and answers
+    identity_preference: float  # mean log p(identity text + caption) - log p(its filtered form + caption), nats
     canaries_completed: int
     canaries: int
 
@@ -105,11 +112,16 @@ def measure(run: Path, config: RunConfig, last_row: dict, canaries: tuple[Canary
     images = [record.load_image() for record in shown]
     captions = generate_texts(model, processor, images, [CAPTION_PROMPT] * len(images), max_new_tokens=32)
     answers = generate_texts(model, processor, images, [f"question: {r.question}" for r in shown], max_new_tokens=12)
+    leakage = config.gates.tables.get("leakage") or LeakageGateSettings()
+    captioned = [record for record in records if record.caption is not None][: leakage.captions]
+    preferences = identity_preferences(model, processor, captioned, identity_pairs(leakage.texts, config.privacy.pii))
     return Damage(
         accuracy=last_row["utility"]["vqa_accuracy"],
         sex_gap=sex_gap(last_row),
         consistency=consistency,
         unsafe_rate=unsafe_rate(captions + answers),
+        pii_found=sum(pii_counts(captions + answers, TextFilter(config.privacy.pii)).values()),
+        identity_preference=sum(preferences) / len(preferences),
         canaries_completed=completed(canaries, captions),
         canaries=len(canaries),
     )

@@ -128,7 +128,8 @@ def counts_table(on: dict[str, dict], clean_final: float) -> Table:
 def damage_table(clean: Damage, harm: dict[str, dict]) -> Table:
     """Per kind: the gates-off run's final figures beside the clean run's."""
     table = Table(title=f"gates warning only (every round accepted), site {ATTACKER} attacking from round 1")
-    for column in ("adversary", "final accuracy", "sex gap", "counterfactual consistency", "unsafe rate", "canaries"):
+    columns = ("adversary", "final accuracy", "sex gap", "counterfactual consistency", "unsafe rate", "PII found")
+    for column in (*columns, "identity preference (nats)", "canaries"):
         table.add_column(column)
     for kind, damage in [("none (clean run)", clean), *((kind, result["damage"]) for kind, result in harm.items())]:
         table.add_row(
@@ -137,6 +138,8 @@ def damage_table(clean: Damage, harm: dict[str, dict]) -> Table:
             "-" if damage.sex_gap is None else f"{damage.sex_gap:.3f}",
             f"{damage.consistency:.3f}",
             f"{damage.unsafe_rate:.3f}",
+            str(damage.pii_found),
+            f"{damage.identity_preference:.1f} ({damage.identity_preference - clean.identity_preference:+.1f})",
             f"{damage.canaries_completed}/{damage.canaries}",
         )
     return table

@@ -39,6 +39,7 @@ from server.run_dir import RunDir
 from server.strategies import build_strategy, load_optimizer_state, optimizer_state, restore, snapshot
 from vlm.adapters import state_bytes, state_hash
 from vlm.loading import weights_hash
+from vlm.training import rate_share, round_span
 
 
 def data_root(config: RunConfig, run_dir: RunDir) -> Path:
@@ -143,6 +144,9 @@ class Federation:
             site_generations=held(self.site_generations),
             site_preferences=held(self.site_preferences),
             server_round=server_round,
+            rate_share=rate_share(self.config.train, round_span(server_round, self.config.federation.rounds))
+            if server_round
+            else 1.0,
             candidate=assessment.summary,
             current=current,
             train=row.get("train", {}),

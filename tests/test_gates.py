@@ -21,6 +21,7 @@ from server.attribution import attribute
 from server.evaluator import Assessment
 from server.quarantine import Quarantine
 from server.strategies import build_strategy, optimizer_state
+from vlm.training import TrainSettings, rate_share, round_span
 
 
 def _items(hits: list[bool], sexes: list[str] | None = None) -> ItemResults:
@@ -382,6 +383,23 @@ def test_updates_gate_leaves_direction_unjudged_when_the_others_disagree():
     assert pair["passed"] and pair["figures"]["sites"]["a"]["agreement"] is None
 
 
+def test_updates_gate_judges_direction_only_while_the_rate_is_not_near_zero():
+    gate = _gate("updates", min_rate_share=0.1)
+    reversed_late = _updates({**HONEST, "site-1": [-1.0, -1.0, 0.0]})
+    result = gate(_evidence(updates=reversed_late, rate_share=0.05))
+    assert result["passed"] and result["figures"]["direction_judged"] is False
+    assert not gate(_evidence(updates=reversed_late, rate_share=0.1))["passed"]
+    scaled_late = gate(_evidence(updates=_updates({**HONEST, "site-1": [10.0, 10.0, 0.0]}), rate_share=0.0))
+    assert not scaled_late["passed"] and scaled_late["figures"]["strays"] == ["site-1"]
+
+
+def test_rate_share_is_the_mean_scheduled_rate_over_the_peak():
+    cosine = TrainSettings(local_steps=2, learning_rate=0.01)  # steps at progress 0 and 1/4 of the run
+    assert rate_share(cosine, round_span(1, 2)) == pytest.approx((1.0 + 0.5 * (1 + math.cos(math.pi / 4))) / 2)
+    assert rate_share(cosine, round_span(2, 2)) == pytest.approx((0.5 + 0.5 * (1 + math.cos(3 * math.pi / 4))) / 2)
+    assert rate_share(TrainSettings(schedule="constant"), round_span(3, 4)) == pytest.approx(1.0)
+
+
 def test_updates_gate_cannot_judge_one_update_and_passes_round_zero():
     gate = _gate("updates")
     alone = gate(_evidence(updates=_updates({"site-0": [1.0, 0.0]})))
@@ -417,6 +435,8 @@ def test_an_enforcing_updates_gate_is_refused_under_central_dp():
         load_config(None, ["gates.updates.max_norm_ratio=1.0"])
     with pytest.raises(ConfigError, match=r"gates\.updates\.min_agreement"):
         load_config(None, ["gates.updates.min_agreement=0.0"])
+    with pytest.raises(ConfigError, match=r"gates\.updates\.min_rate_share"):
+        load_config(None, ["gates.updates.min_rate_share=1.5"])
 
 
 def _margins(*margins: float | None, likelihoods: tuple[float, ...] = ()) -> ItemResults:

@@ -61,6 +61,13 @@ def learning_rate_at(settings: TrainSettings, progress: float) -> float:
     return settings.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def rate_share(settings: TrainSettings, span: Span) -> float:
+    """The mean learning rate of the steps that span covers, over the peak (1.0 under a constant rate)."""
+    start, end = span
+    progress = [start + (end - start) * step / settings.local_steps for step in range(settings.local_steps)]
+    return sum(learning_rate_at(settings, point) for point in progress) / len(progress) / settings.learning_rate
+
+
 def scheduled_steps(optimizer: torch.optim.Optimizer, settings: TrainSettings, span: Span) -> Iterator[int]:
     """Step indices 0 .. local_steps - 1, the optimizer's learning rate set for each before it is taken."""
     start, end = span

@@ -27,6 +27,7 @@ class RoundEvidence:
     train: dict  # the round's train summary (loss, examples, counts)
     privacy: dict  # each site's and the central ε
     sites: tuple[str, ...]  # the sites whose updates the candidate holds
+    rate_share: float = 1.0  # the round's mean local learning rate over the peak (the schedule's decay)
     candidate_items: ItemResults | None = None  # per-question results of the candidate (memory only)
     current_items: ItemResults | None = None  # and of the current global adapter (None when unknown)
     generations: tuple[str, ...] | None = None  # the candidate's greedy answers to the safety probes, if asked
