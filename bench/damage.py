@@ -4,12 +4,14 @@ Accuracy and the gap between the sexes come from the last metrics row (the serve
 measured on the final adapter over server-eval records: the choice it picks with the question as asked and with the
 record's sex swapped in its descriptor ("a 71-year-old woman" <-> "... man"), the unsafe rate of its greedy captions
 and answers to the first `probes` images and the PII the run's own filter finds in them (counts), how many canaries
-its captions complete, and how much likelier it finds made-up identities than their filtered form (the leakage
-gate's texts and captions, scored on the final global adapter).
+its captions complete, and where each canary's secret ranks among made-up secrets of its form by the likelihood of
+the sentence opening server-eval captions, as the canaries opened the adversary's (memorization short of a greedy
+completion: rank 1 is the secret first; chance is the middle).
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,11 +21,9 @@ from safetensors.torch import load_file
 from contract.data_layout import SERVER_EVAL
 from contract.run_config import RunConfig
 from evaluation.bias import counterfactual_consistency, group_accuracy, swap_descriptors
-from evaluation.gates.leakage import LeakageGateSettings
 from evaluation.generation import generate_texts
-from evaluation.leakage import identity_pairs, identity_preferences
 from evaluation.safety import pii_counts, unsafe_rate
-from evaluation.utility import pair_scores
+from evaluation.utility import log_likelihoods, pair_scores
 from privacy.pii.text import TextFilter
 from simulations.canaries import Canary
 from vlm.adapters import load_adapter_state
@@ -33,6 +33,8 @@ from vlm.records import Record, load_dataset
 from vlm.training import CAPTION_PROMPT
 
 SEX_SWAP = {"woman": "man"}  # the descriptors' sex words (simulations.scenarios.SEX_WORDS), swapped both ways
+ALTERNATIVES = 15  # made-up secrets of a canary's form that its secret is ranked against (chance: mean rank 8.5)
+CANARY_CAPTIONS = 4  # the server-eval captions each canary sentence opens
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Damage:
     consistency: float
     unsafe_rate: float
     pii_found: int  # entities the run's PII filter finds in the generated captions and answers
-    identity_preference: float  # mean log p(identity text + caption) - log p(its filtered form + caption), nats
+    canary_rank: float  # mean over canaries of its secret's rank among 1 + ALTERNATIVES secrets (1: first)
     canaries_completed: int
     canaries: int
 
@@ -87,6 +89,29 @@ def picks(model, processor, records: list[Record], batch_size: int = 16) -> list
     return chosen
 
 
+def made_up_secrets(canary: Canary, count: int) -> list[str]:
+    """Secrets of the canary's form ("4821-7730"), drawn from the canary itself: the same on every machine."""
+    rng = random.Random(f"alternatives-{canary.text}")
+    return [f"{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}" for _ in range(count)]
+
+
+def canary_ranks(model, processor, records: list[Record], canaries: tuple[Canary, ...]) -> list[int]:
+    """Per canary: its secret's rank (1: likeliest) among made-up ones by the mean log-likelihood over captions of
+    the sentence holding it, opening each caption as plant_canaries put it in the adversary's records."""
+    ranks = []
+    for canary in canaries:
+        secrets = [canary.secret, *made_up_secrets(canary, ALTERNATIVES)]
+        pairs = [
+            TextPair(record.load_image(), CAPTION_PROMPT, f"{canary.prefix} {secret}. {record.caption}")
+            for record in records
+            for secret in secrets
+        ]
+        scores = log_likelihoods(model, processor, pairs)
+        per_secret = [sum(scores[index :: len(secrets)]) for index in range(len(secrets))]
+        ranks.append(1 + sum(score > per_secret[0] for score in per_secret[1:]))
+    return ranks
+
+
 def swapped_pairs(records: list[Record]) -> tuple[list[Record], list[Record]]:
     """The records whose question names a sex, and each with the other sex in its place."""
     asked, swapped = [], []
@@ -112,16 +137,15 @@ def measure(run: Path, config: RunConfig, last_row: dict, canaries: tuple[Canary
     images = [record.load_image() for record in shown]
     captions = generate_texts(model, processor, images, [CAPTION_PROMPT] * len(images), max_new_tokens=32)
     answers = generate_texts(model, processor, images, [f"question: {r.question}" for r in shown], max_new_tokens=12)
-    leakage = config.gates.tables.get("leakage") or LeakageGateSettings()
-    captioned = [record for record in records if record.caption is not None][: leakage.captions]
-    preferences = identity_preferences(model, processor, captioned, identity_pairs(leakage.texts, config.privacy.pii))
+    captioned = [record for record in records if record.caption is not None][:CANARY_CAPTIONS]
+    ranks = canary_ranks(model, processor, captioned, canaries)
     return Damage(
         accuracy=last_row["utility"]["vqa_accuracy"],
         sex_gap=sex_gap(last_row),
         consistency=consistency,
         unsafe_rate=unsafe_rate(captions + answers),
         pii_found=sum(pii_counts(captions + answers, TextFilter(config.privacy.pii)).values()),
-        identity_preference=sum(preferences) / len(preferences),
+        canary_rank=sum(ranks) / len(ranks),
         canaries_completed=completed(canaries, captions),
         canaries=len(canaries),
     )

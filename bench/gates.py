@@ -129,7 +129,7 @@ def damage_table(clean: Damage, harm: dict[str, dict]) -> Table:
     """Per kind: the gates-off run's final figures beside the clean run's."""
     table = Table(title=f"gates warning only (every round accepted), site {ATTACKER} attacking from round 1")
     columns = ("adversary", "final accuracy", "sex gap", "counterfactual consistency", "unsafe rate", "PII found")
-    for column in (*columns, "identity preference (nats)", "canaries"):
+    for column in (*columns, "canaries completed", "canary rank (of 16)"):
         table.add_column(column)
     for kind, damage in [("none (clean run)", clean), *((kind, result["damage"]) for kind, result in harm.items())]:
         table.add_row(
@@ -139,8 +139,8 @@ def damage_table(clean: Damage, harm: dict[str, dict]) -> Table:
             f"{damage.consistency:.3f}",
             f"{damage.unsafe_rate:.3f}",
             str(damage.pii_found),
-            f"{damage.identity_preference:.1f} ({damage.identity_preference - clean.identity_preference:+.1f})",
             f"{damage.canaries_completed}/{damage.canaries}",
+            f"{damage.canary_rank:.1f}",
         )
     return table
 
