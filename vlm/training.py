@@ -61,18 +61,22 @@ def learning_rate_at(settings: TrainSettings, progress: float) -> float:
     return settings.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def step_progress(settings: TrainSettings, span: Span) -> list[float]:
+    """Where in the whole run each of the span's local steps falls (0: its start, 1: its end)."""
+    start, end = span
+    return [start + (end - start) * step / settings.local_steps for step in range(settings.local_steps)]
+
+
 def rate_share(settings: TrainSettings, span: Span) -> float:
     """The mean learning rate of the steps that span covers, over the peak (1.0 under a constant rate)."""
-    start, end = span
-    progress = [start + (end - start) * step / settings.local_steps for step in range(settings.local_steps)]
-    return sum(learning_rate_at(settings, point) for point in progress) / len(progress) / settings.learning_rate
+    rates = [learning_rate_at(settings, point) for point in step_progress(settings, span)]
+    return sum(rates) / len(rates) / settings.learning_rate
 
 
 def scheduled_steps(optimizer: torch.optim.Optimizer, settings: TrainSettings, span: Span) -> Iterator[int]:
     """Step indices 0 .. local_steps - 1, the optimizer's learning rate set for each before it is taken."""
-    start, end = span
-    for step in range(settings.local_steps):
-        rate = learning_rate_at(settings, start + (end - start) * step / settings.local_steps)
+    for step, point in enumerate(step_progress(settings, span)):
+        rate = learning_rate_at(settings, point)
         for group in optimizer.param_groups:
             group["lr"] = rate
         yield step
