@@ -25,7 +25,7 @@ from evaluation.generation import generate_texts
 from evaluation.safety import pii_counts, unsafe_rate
 from evaluation.utility import log_likelihoods, pair_scores
 from privacy.pii.text import TextFilter
-from simulations.canaries import Canary
+from simulations.canaries import Canary, random_secret
 from vlm.adapters import load_adapter_state
 from vlm.collate import TextPair
 from vlm.lora import load_with_lora
@@ -92,7 +92,7 @@ def picks(model, processor, records: list[Record], batch_size: int = 16) -> list
 def made_up_secrets(canary: Canary, count: int) -> list[str]:
     """Secrets of the canary's form ("4821-7730"), drawn from the canary itself: the same on every machine."""
     rng = random.Random(f"alternatives-{canary.text}")
-    return [f"{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}" for _ in range(count)]
+    return [random_secret(rng) for _ in range(count)]
 
 
 def canary_ranks(model, processor, records: list[Record], canaries: tuple[Canary, ...]) -> list[int]:

@@ -138,15 +138,14 @@ class Federation:
         def held(per_site: dict) -> dict:
             return {site: per_site[site] for site in sites if site in per_site}
 
+        span = round_span(server_round, self.config.federation.rounds)
         evidence = RoundEvidence(
             updates=held(self.updates),
             site_items=held(self.site_items),
             site_generations=held(self.site_generations),
             site_preferences=held(self.site_preferences),
             server_round=server_round,
-            rate_share=rate_share(self.config.train, round_span(server_round, self.config.federation.rounds))
-            if server_round
-            else 1.0,
+            rate_share=rate_share(self.config.train, span) if server_round else 1.0,  # round 0 trains nothing
             candidate=assessment.summary,
             current=current,
             train=row.get("train", {}),

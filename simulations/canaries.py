@@ -30,10 +30,15 @@ class Canary:
         return f"{self.prefix} {self.secret}"
 
 
+def random_secret(rng: random.Random) -> str:
+    """A secret of the canaries' form: "4821-7730"."""
+    return f"{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}"
+
+
 def site_canaries(seed: int, site: int) -> tuple[Canary, ...]:
     """The canaries of one site, the same for the same data seed and site."""
     rng = random.Random(f"canaries-{seed}-{site}")
-    return tuple(Canary(prefix, f"{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}") for prefix in PREFIXES)
+    return tuple(Canary(prefix, random_secret(rng)) for prefix in PREFIXES)
 
 
 def write_canaries(folder: Path, canaries: tuple[Canary, ...]) -> None:
