@@ -483,8 +483,34 @@ def test_contributions_figures_by_hand():
         caught["reason"]
         == "site-c: margin clearly over 0.15 under the median site, likelihood clearly over 1.0 under the median site"
     )
-    assert _gate("contributions", max_shortfall=0.75, max_likelihood_shortfall=1.75)(evidence)["passed"] is False
-    assert _gate("contributions", max_shortfall=0.76, max_likelihood_shortfall=1.76)(evidence)["passed"]
+    assert caught["figures"]["median_margin"] == pytest.approx(1.0) and caught["figures"]["margin_limit"] == 0.15
+    loose = {"max_shortfall_share": 1.0, "max_likelihood_shortfall": 1.75}  # the margin held to 1.0 nats at most
+    assert _gate("contributions", max_shortfall=0.75, **loose)(evidence)["passed"] is False
+    assert _gate("contributions", max_shortfall=0.76, **{**loose, "max_likelihood_shortfall": 1.76})(evidence)["passed"]
+
+
+def test_contributions_gate_holds_the_margin_shortfall_to_a_share_of_a_positive_median_margin():
+    site_items = {
+        "site-a": _margins(0.3, 0.3, 0.3, 0.3),
+        "site-b": _margins(0.2, 0.4, 0.2, 0.4),
+        "site-s": _margins(0.05, 0.05, -0.05, -0.05),
+    }
+    # Medians 0.2, 0.3, 0.2, 0.3 (mean 0.25). Site s's gaps 0.15, 0.25, 0.25, 0.35: mean 0.25, SE 0.04082; its bound
+    # 0.25 − 2.5758 × 0.04082 = 0.1449, under 0.15 nats but over 0.4 × 0.25 = 0.1.
+    evidence = _evidence(sites=tuple(site_items), site_items=site_items)
+    caught = _gate("contributions")(evidence)
+    assert caught["figures"]["strays"] == ["site-s"]
+    assert caught["figures"]["median_margin"] == pytest.approx(0.25)
+    assert caught["figures"]["margin_limit"] == pytest.approx(0.1)
+    assert caught["figures"]["sites"]["site-s"]["margin_bound"] == pytest.approx(0.1449, abs=1e-4)
+    assert caught["reason"] == "site-s: margin clearly over 0.1 under the median site"
+    assert _gate("contributions", max_shortfall_share=0.6)(evidence)["passed"]  # the limit: min(0.15, 0.15)
+    # Every margin 1 nat lower: the same gaps, a negative median margin, and only the 0.15 nats apply.
+    lowered = {site: _margins(*(margin - 1.0 for margin in items.margins)) for site, items in site_items.items()}
+    passed = _gate("contributions")(_evidence(sites=tuple(lowered), site_items=lowered))
+    assert passed["passed"] and passed["figures"]["margin_limit"] == 0.15
+    with pytest.raises(ConfigError, match=r"gates\.contributions\.max_shortfall_share"):
+        load_config(None, ["gates.contributions.max_shortfall_share=0"])
 
 
 def test_contributions_gate_catches_wording_appended_to_every_answer_by_its_likelihood():

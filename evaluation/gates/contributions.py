@@ -4,10 +4,11 @@ questions, and a site whose answers fall clearly below the round's median site i
 An update that teaches wrong answers (swapped labels, unsafe wording in place of answers) can point the same way
 as honest ones and be no larger, so the updates gate passes it, and in an average of several sites its harm is
 under the utility gate's noise margin. Alone, it shows: once the global answers well, the site's own adapter
-loses the answer's margin over the other choices on many questions. Early on, when the global knows nothing, it
-does not: an adapter trained from scratch on swapped labels looks like one trained on right ones. Wording appended
-to every answer leaves the margin alone (each choice pays for it) but not the likelihood of the answer followed by
-the end of the text, the second score judged.
+loses the answer's margin over the other choices on many questions. Early on, when the global knows little, every
+site's margin is small and so is a swapped-label site's shortfall: a fixed number of nats is loose then and tight
+later, so the shortfall is also held to a share of the median site's mean margin while that is positive. Wording
+appended to every answer leaves the margin alone (each choice pays for it) but not the likelihood of the answer
+followed by the end of the text, the second score judged.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class ContributionsGateSettings(GateSettings):
 
     questions: int = Field(240, ge=8)  # the first server-eval questions each site's adapter answers (open: left out)
     max_shortfall: float = Field(0.15, gt=0.0)  # mean answer margin (nats) a site may lose against the median site
+    max_shortfall_share: float = Field(0.4, gt=0.0)  # and at most this share of the median site's mean margin
     max_likelihood_shortfall: float = Field(1.0, gt=0.0)  # and mean log p(answer, then its end)
     confidence: float = Field(0.99, ge=0.5, lt=1.0)  # one-sided: a stray only if clearly over max_shortfall
 
@@ -60,25 +62,42 @@ def shortfall_figures(site_items: Mapping[str, ItemResults]) -> dict[str, dict[s
     return figures
 
 
+def margin_limit(settings: ContributionsGateSettings, median_margin: float) -> float:
+    """The margin shortfall allowed: max_shortfall nats, or max_shortfall_share of a positive median margin if less."""
+    if median_margin <= 0:
+        return settings.max_shortfall
+    return min(settings.max_shortfall, settings.max_shortfall_share * median_margin)
+
+
 @register_gate("contributions", ContributionsGateSettings)
 def contributions_gate(settings: ContributionsGateSettings) -> Gate:
     """Rejects a candidate holding a site whose own adapter answers clearly worse than the round's median site."""
     z = z_score(1 - (1 - settings.confidence) / len(SCORES))  # either score may convict: Bonferroni over both
-    limits = {"margin": settings.max_shortfall, "likelihood": settings.max_likelihood_shortfall}
 
     def judge(evidence: RoundEvidence) -> dict:
         site_items = evidence.site_items or {}
         if (undecided := unjudged(settings, evidence, site_items)) is not None:
             return undecided
         per_site = shortfall_figures(site_items)
+        any_site = next(iter(per_site.values()))
+        median_margin = any_site["margin"] + any_site["margin_shortfall"]  # the per-question median's mean
+        limits = {"margin": margin_limit(settings, median_margin), "likelihood": settings.max_likelihood_shortfall}
         strays: dict[str, list[str]] = {}
         for site, site_figures in per_site.items():
             for score, allowed in limits.items():
                 bound = site_figures[f"{score}_shortfall"] - z * site_figures[f"{score}_standard_error"]
                 site_figures[f"{score}_bound"] = bound
                 if bound > allowed:
-                    strays.setdefault(site, []).append(f"{score} clearly over {allowed} under the median site")
-        figures = {"scored": len(per_site), "judged": True, "sites": per_site, "strays": sorted(strays)}
+                    why = f"{score} clearly over {round(allowed, 3)} under the median site"
+                    strays.setdefault(site, []).append(why)
+        figures = {
+            "scored": len(per_site),
+            "judged": True,
+            "median_margin": median_margin,
+            "margin_limit": limits["margin"],
+            "sites": per_site,
+            "strays": sorted(strays),
+        }
         reason = "; ".join(f"{site}: {', '.join(why)}" for site, why in strays.items())
         return outcome(settings, not strays, figures, reason)
 
