@@ -33,7 +33,7 @@ class ContributionsGateSettings(GateSettings):
     max_shortfall: float = Field(0.15, gt=0.0)  # mean answer margin (nats) a site may lose against the median site
     max_shortfall_share: float = Field(0.4, gt=0.0)  # and at most this share of the median site's mean margin
     max_likelihood_shortfall: float = Field(1.0, gt=0.0)  # and mean log p(answer, then its end)
-    confidence: float = Field(0.99, ge=0.5, lt=1.0)  # one-sided: a stray only if clearly over max_shortfall
+    confidence: float = Field(0.99, ge=0.5, lt=1.0)  # one-sided: a stray only if clearly over its limit
 
     def judges_sites(self) -> bool:
         return True
