@@ -484,7 +484,7 @@ def test_contributions_figures_by_hand():
         == "site-c: margin clearly over 0.15 under the median site, likelihood clearly over 1.0 under the median site"
     )
     assert caught["figures"]["median_margin"] == pytest.approx(1.0) and caught["figures"]["margin_limit"] == 0.15
-    loose = {"max_shortfall_share": 1.0, "max_likelihood_shortfall": 1.75}  # the margin held to 1.0 nats at most
+    loose = {"max_shortfall_share": 1.0, "max_likelihood_shortfall": 1.75}  # share × median: 1.0
     assert _gate("contributions", max_shortfall=0.75, **loose)(evidence)["passed"] is False
     assert _gate("contributions", max_shortfall=0.76, **{**loose, "max_likelihood_shortfall": 1.76})(evidence)["passed"]
 
