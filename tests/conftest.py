@@ -12,8 +12,6 @@ import pytest
 os.environ.setdefault("FEDVLM_CACHE", tempfile.mkdtemp(prefix="fedvlm-test-cache-"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from flwr.supercore.task_identity import TaskIdentity  # noqa: E402
-
 from simulations.synth import write_scenario  # noqa: E402
 from vlm.base_model import ensure_base_model  # noqa: E402
 
@@ -33,5 +31,7 @@ def hospital_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def task_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     """Flower Messages need a run identity, as the ServerApp has under a SuperLink."""
+    from flwr.supercore.task_identity import TaskIdentity  # here: the library-level tests run without Flower
+
     for name, value in (("_task_id", 1), ("_run_id", 1), ("_node_id", 0)):
         monkeypatch.setattr(TaskIdentity, name, value)

@@ -43,9 +43,12 @@ class DpTrainResult(TrainResult):
     optimizer_state: dict[str, torch.Tensor]  # moments of privatized gradients only: safe to keep at the site
 
 
-def _generators(seed: int, secure_rng: bool) -> tuple[random.Random, torch.Generator]:
-    """Sampling and noise sources: seeded and reproducible, or drawn from the OS's CSPRNG."""
-    noise = torch.Generator()
+def _generators(seed: int, secure_rng: bool, device: torch.device) -> tuple[random.Random, torch.Generator]:
+    """Sampling and noise sources: seeded and reproducible, or drawn from the OS's CSPRNG.
+
+    The noise generator lives on the parameters' device: Opacus draws the noise there with it.
+    """
+    noise = torch.Generator(device=device)
     if secure_rng:
         noise.manual_seed(int.from_bytes(os.urandom(8), "big"))
         return random.SystemRandom(), noise
@@ -107,7 +110,7 @@ def train_lora_dp(
     """
     trainable = [p for p in model.parameters() if p.requires_grad]
     anchor = [p.detach().clone() for p in trainable] if proximal_mu > 0 else None
-    sampler, noise = _generators(seed, secure_rng)
+    sampler, noise = _generators(seed, secure_rng, trainable[0].device)
     private = GradSampleModule(model, batch_first=True, loss_reduction="mean")
     optimizer = DPOptimizer(
         make_optimizer(trainable, settings),
