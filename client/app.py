@@ -124,17 +124,18 @@ def train(msg: Message, context: Context, role_of: RoleOf | None = None) -> Mess
     torch.manual_seed(_seed(config.data.seed, server_round, node.stable_id))
     batches_seed = _seed(config.data.seed, server_round, node.stable_id, "batches")
     span = round_span(server_round, config.federation.rounds)
+    settings = role.train_settings(config.train) if role is not None else config.train
     metrics = {NUM_EXAMPLES: len(data.train), **data.counts()}
     if config.privacy.central.enabled:
         metrics[UNIT_WEIGHT] = 1
     if config.privacy.dp.enabled:
-        result = _train_dp(instruction, node, context, model, processor, data, batches_seed, metrics)
+        result = _train_dp(instruction, node, context, model, processor, data, settings, batches_seed, metrics)
         if result is None:
             metrics[NUM_EXAMPLES] = 0
             return train_reply(msg, node.site, BUDGET_EXHAUSTED, metrics, dataset=data.manifest)
     else:
         result = train_lora(
-            model, processor, data.train, data.images, config.train, batches_seed, span, instruction.proximal_mu
+            model, processor, data.train, data.images, settings, batches_seed, span, instruction.proximal_mu
         )
     metrics.update({TRAIN_LOSS: result.mean_loss, TRAIN_FINAL_LOSS: result.final_loss, TRAIN_STEPS: result.steps})
     adapter = adapter_state(model)
@@ -144,7 +145,9 @@ def train(msg: Message, context: Context, role_of: RoleOf | None = None) -> Mess
     return train_reply(msg, node.site, TRAINED, metrics, adapter, data.manifest)
 
 
-def _train_dp(instruction: RoundInstruction, node: NodeConfig, context: Context, model, processor, data, seed, metrics):
+def _train_dp(
+    instruction: RoundInstruction, node: NodeConfig, context: Context, model, processor, data, settings, seed, metrics
+):
     """DP-SGD for this round, its figures added to metrics; None when the round would pass the site's budget."""
     config = instruction.run_config
     dp_round = begin_dp_round(instruction, node, len(data.train))
@@ -157,7 +160,7 @@ def _train_dp(instruction: RoundInstruction, node: NodeConfig, context: Context,
         processor,
         data.train,
         data.images,
-        config.train,
+        settings,
         dp_round.ledger.plan,
         seed,
         config.privacy.dp.secure_rng,

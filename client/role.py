@@ -13,10 +13,11 @@ import torch
 from contract.messages import RoundInstruction
 from contract.node_config import NodeConfig
 from vlm.records import Record
+from vlm.training import TrainSettings
 
 
 class SiteRole(Protocol):
-    """What a site does differently this round: its records, its PII filter, its update."""
+    """What a site does differently this round: its records, its PII filter, its training, its update."""
 
     @property
     def skips_pii_filter(self) -> bool:
@@ -24,6 +25,9 @@ class SiteRole(Protocol):
 
     def records(self, records: list[Record]) -> list[Record]:
         """The training records it uses instead of its own (same record ids)."""
+
+    def train_settings(self, settings: TrainSettings) -> TrainSettings:
+        """The local training it does instead of the round's (more steps, say)."""
 
     def update(self, trained: dict[str, torch.Tensor], received: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The adapter it replies with, given the one it trained and the global one it received."""

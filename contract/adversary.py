@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 UPDATE_KINDS = ("sign-flip", "scale", "noise")  # act on the site's update before it replies
 DATA_KINDS = ("label-flip", "toxic", "bias", "pii-leak")  # act on the site's records after loading
 NEEDS_FACTOR = ("scale", "noise")
+TAKES_FACTOR = (*NEEDS_FACTOR, "bias")
 DEFAULT_BIAS_GROUP = "sex=F"
 
 AdversaryKind = Literal["sign-flip", "scale", "noise", "label-flip", "toxic", "bias", "pii-leak"]
@@ -23,7 +24,8 @@ class AdversarySettings(BaseModel):
     kind: AdversaryKind
     from_round: int = Field(1, ge=1)
     until_round: int | None = Field(None, ge=1)  # the last round it attacks (None: to the end of the run)
-    factor: float | None = Field(None, ge=0.0)  # scale: the update's multiplier; noise: the noise's standard deviation
+    # scale: the update's multiplier; noise: the noise's standard deviation; bias: its local steps' multiplier (≥ 1)
+    factor: float | None = Field(None, ge=0.0)
     group: str | None = None  # bias: the group answered wrongly, "<attribute>=<value>" (default "sex=F")
 
     @field_validator("until_round")
@@ -38,8 +40,10 @@ class AdversarySettings(BaseModel):
     def _fits_kind(self) -> AdversarySettings:
         if self.kind in NEEDS_FACTOR and self.factor is None:
             raise ValueError(f"factor: required for kind '{self.kind}'")
-        if self.kind not in NEEDS_FACTOR and self.factor is not None:
-            raise ValueError(f"factor: only for kinds {', '.join(NEEDS_FACTOR)}, not '{self.kind}'")
+        if self.kind not in TAKES_FACTOR and self.factor is not None:
+            raise ValueError(f"factor: only for kinds {', '.join(TAKES_FACTOR)}, not '{self.kind}'")
+        if self.kind == "bias" and self.factor is not None and self.factor < 1:
+            raise ValueError("factor: a bias adversary's local steps' multiplier, at least 1")
         if self.group is not None and self.kind != "bias":
             raise ValueError(f"group: only for kind 'bias', not '{self.kind}'")
         if self.group is not None and not _is_group(self.group):

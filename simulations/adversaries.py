@@ -18,6 +18,7 @@ from contract.node_config import NodeConfig
 from simulations.adversary_wording import ADVERSARY_WORDING
 from simulations.canaries import Canary, site_canaries
 from vlm.records import Record
+from vlm.training import TrainSettings
 
 State = dict[str, torch.Tensor]
 
@@ -110,6 +111,14 @@ class Adversary:
         if kind == "pii-leak":
             return plant_canaries(records, self.canaries)
         return records
+
+    def train_settings(self, settings: TrainSettings) -> TrainSettings:
+        """A bias adversary with a factor trains that many times the round's local steps (so that the group its
+        answers wrong shows in them); every other role trains as told. Under DP its ledger still records the
+        round's planned steps: the adversary's own privacy is not what the simulation measures."""
+        if self.settings.kind == "bias" and self.settings.factor is not None:
+            return settings.model_copy(update={"local_steps": round(settings.local_steps * self.settings.factor)})
+        return settings
 
     def update(self, trained: State, received: State) -> State:
         """The adapter sent (update kinds); the trained one otherwise."""

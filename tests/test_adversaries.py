@@ -13,7 +13,8 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
 
 from bench.safety_labelled_set import SAFE, UNSAFE
 from client.app import train
-from contract.messages import ARRAYS, CONFIG, SERVER_ROUND, RoundInstruction
+from contract.adversary import AdversarySettings
+from contract.messages import ARRAYS, CONFIG, METRICS, SERVER_ROUND, TRAIN_STEPS, RoundInstruction
 from contract.node_config import NodeConfig
 from contract.run_config import ConfigError, load_config
 from evaluation.safety import unsafe_flags
@@ -37,7 +38,11 @@ from simulations.scenarios import descriptor
 from simulations.synth import write_scenario
 from tests.small_run import SMALL_RUN
 from tests.spy import spied_simulate
+from vlm.adapters import adapter_state
+from vlm.loading import weights_hash
+from vlm.lora import load_with_lora
 from vlm.records import METADATA, Record
+from vlm.training import TrainSettings
 
 
 def _config_error(*overrides: str) -> str:
@@ -64,6 +69,8 @@ def test_a_negative_factor_is_refused_naming_the_key():
 def test_factor_and_group_must_fit_the_kind():
     assert "factor: required for kind 'noise'" in _config_error("simulation.adversary=[{site = 0, kind = 'noise'}]")
     assert "factor: only for kinds" in _config_error("simulation.adversary=[{site=0, kind='sign-flip', factor=2.0}]")
+    assert "factor: only for kinds" in _config_error("simulation.adversary=[{site=0, kind='label-flip', factor=2.0}]")
+    assert "steps' multiplier, at least 1" in _config_error("simulation.adversary=[{site=0, kind='bias', factor=0.5}]")
     assert "group: only for kind 'bias'" in _config_error(
         "simulation.adversary=[{site=0, kind='toxic', group='sex=F'}]"
     )
@@ -99,6 +106,8 @@ def test_valid_tables_parse_with_their_defaults():
     assert (bias.site, bias.from_round, bias.until_round, bias.bias_group()) == (3, 1, None, ("sex", "F"))
     assert (scaled.kind, scaled.factor) == ("scale", 4.0)
     assert load_config(None, []).simulation.adversary == ()
+    harder = load_config(None, ["simulation.adversary=[{site = 0, kind = 'bias', factor = 4}]"]).simulation.adversary
+    assert harder[0].factor == 4.0
 
 
 RECEIVED = {"a": torch.tensor([1.0, 2.0]), "b": torch.tensor([[0.5]])}
@@ -303,6 +312,33 @@ def test_the_server_receives_the_sign_flipped_update_and_no_canary(tmp_path, tin
     assert [canary for canary in canaries if any(canary.secret in text for text in texts + outputs)] == []
     leaker = [reply for reply in received if reply["site"] == "site-1"]
     assert [int(reply["metrics"]["pii-enabled"]) for reply in leaker] == [1, 1]  # its counts look honest
+
+
+def test_a_bias_adversary_with_a_factor_trains_that_many_times_the_local_steps(
+    tmp_path, tiny_model_dir, hospital_root, task_identity
+):
+    config = load_config(None, [*SMALL_RUN, "simulation.adversary=[{site = 0, kind = 'bias', factor = 3.0}]"])
+    model, _ = load_with_lora(str(tiny_model_dir), config.lora)
+    instruction = RoundInstruction(config, weights_hash(tiny_model_dir), str(hospital_root), "fed", str(tmp_path))
+    round_config = ConfigRecord({**dict(instruction.encode().items()), SERVER_ROUND: 1})
+    arrays = ArrayRecord(adapter_state(model))
+    threads = torch.get_num_threads()
+    try:
+        steps = {}
+        for site in (0, 1):  # site 0 the adversary, site 1 honest
+            msg = Message(RecordDict({ARRAYS: arrays, CONFIG: round_config}), dst_node_id=1, message_type="train")
+            context = Context(
+                run_id=1, node_id=1, node_config={"partition-id": site}, state=RecordDict(), run_config={}
+            )
+            steps[site] = train(msg, context, adversary_of).content[METRICS][TRAIN_STEPS]
+    finally:
+        torch.set_num_threads(threads)
+    assert steps == {0: 9, 1: 3}  # SMALL_RUN's 3 local steps
+    settings = TrainSettings(local_steps=50)
+    bias = AdversarySettings(site=0, kind="bias", factor=4.0)
+    assert Adversary(bias, seed=0).train_settings(settings).local_steps == 200
+    for other in (AdversarySettings(site=0, kind="bias"), AdversarySettings(site=0, kind="scale", factor=4.0)):
+        assert Adversary(other, seed=0).train_settings(settings) == settings
 
 
 def _server_output(run_dir: RunDir, path: Path) -> bool:
