@@ -33,32 +33,61 @@ class ContributionsGateSettings(GateSettings):
     max_shortfall: float = Field(0.15, gt=0.0)  # mean answer margin (nats) a site may lose against the median site
     max_shortfall_share: float = Field(0.4, gt=0.0)  # and at most this share of the median site's mean margin
     max_likelihood_shortfall: float = Field(1.0, gt=0.0)  # and mean log p(answer, then its end)
-    confidence: float = Field(0.99, ge=0.5, lt=1.0)  # one-sided: a stray only if clearly over its limit
+    groups: bool = True  # also judge the margin on each attribute group's questions alone: harm to one group
+    confidence: float = Field(0.99, ge=0.5, lt=1.0)  # one-sided, for the whole and for the groups each
 
     def judges_sites(self) -> bool:
         return True
 
 
-def _shared_scores(site_items: Mapping[str, ItemResults]) -> dict[str, dict[str, list[float]]]:
-    """Per site and score, its values on the questions every site's adapter has a margin for (the same questions)."""
+def _shared_questions(site_items: Mapping[str, ItemResults]) -> list[int]:
+    """The questions every site's adapter has a margin for (the same questions: their counts must agree)."""
     counts = {len(items.margins) for items in site_items.values()}
     if len(counts) != 1:
         raise ValueError(f"the sites' adapters answered different numbers of questions: {sorted(counts)}")
-    shared = [index for index in range(counts.pop()) if all(i.margins[index] is not None for i in site_items.values())]
-    return {
-        site: {"margin": [items.margins[i] for i in shared], "likelihood": [items.likelihoods[i] for i in shared]}
-        for site, items in site_items.items()
-    }
+    return [index for index in range(counts.pop()) if all(i.margins[index] is not None for i in site_items.values())]
+
+
+def _scores(site_items: Mapping[str, ItemResults], questions: list[int], score: str) -> dict[str, list[float]]:
+    """Per site, its values of one score (margin, likelihood) on the questions given."""
+    return {site: [getattr(items, f"{score}s")[i] for i in questions] for site, items in site_items.items()}
 
 
 def shortfall_figures(site_items: Mapping[str, ItemResults]) -> dict[str, dict[str, float]]:
     """Per site: its mean margin, and per score (margin, likelihood) its mean shortfall against the per-question
     median of all sites, with its standard error."""
-    scores = _shared_scores(site_items)
-    figures = {site: {"margin": statistics.fmean(own["margin"])} for site, own in scores.items()}
+    questions = _shared_questions(site_items)
+    margins = _scores(site_items, questions, "margin")
+    figures = {site: {"margin": statistics.fmean(own)} for site, own in margins.items()}
     for score in SCORES:
-        for site, (gap, error) in gaps_from_median({site: own[score] for site, own in scores.items()}).items():
+        for site, (gap, error) in gaps_from_median(_scores(site_items, questions, score)).items():
             figures[site].update({f"{score}_shortfall": -gap, f"{score}_standard_error": error})
+    return figures
+
+
+def attribute_groups(site_items: Mapping[str, ItemResults]) -> dict[str, list[int]]:
+    """The shared questions of each attribute group ('sex=F'), for the groups shown (at least min_group_size)."""
+    any_items = next(iter(site_items.values()))
+    groups: dict[str, list[int]] = {}
+    for index in _shared_questions(site_items):
+        for name, value in any_items.attributes[index].items():
+            groups.setdefault(f"{name}={value}", []).append(index)
+    smallest = max(2, any_items.min_group_size)
+    return {group: questions for group, questions in sorted(groups.items()) if len(questions) >= smallest}
+
+
+def group_shortfall_figures(site_items: Mapping[str, ItemResults]) -> dict[str, dict]:
+    """Per attribute group: the median site's mean margin on its questions, and per site its margin shortfall
+    against the per-question median there, with its standard error."""
+    figures = {}
+    for group, questions in attribute_groups(site_items).items():
+        margins = _scores(site_items, questions, "margin")
+        median = statistics.fmean(statistics.median(column) for column in zip(*margins.values()))
+        sites = {
+            site: {"margin_shortfall": -gap, "margin_standard_error": error}
+            for site, (gap, error) in gaps_from_median(margins).items()
+        }
+        figures[group] = {"median_margin": median, "sites": sites}
     return figures
 
 
@@ -67,6 +96,29 @@ def margin_limit(settings: ContributionsGateSettings, median_margin: float) -> f
     if median_margin <= 0:
         return settings.max_shortfall
     return min(settings.max_shortfall, settings.max_shortfall_share * median_margin)
+
+
+def judge_groups(
+    settings: ContributionsGateSettings, site_items: Mapping[str, ItemResults], strays: dict[str, list[str]]
+) -> dict[str, dict]:
+    """Each group's figures with each site's bound and the group's limit; a site clearly over one joins strays.
+
+    A site that harms one group only loses half as much margin over the whole eval set, within its noise; on that
+    group's questions alone the whole loss shows. The groups are one family of tests, Bonferroni over them.
+    """
+    by_group = group_shortfall_figures(site_items)
+    z = z_score(1 - (1 - settings.confidence) / max(1, len(by_group)))
+    for group, group_figures in by_group.items():
+        allowed = group_figures["margin_limit"] = margin_limit(settings, group_figures["median_margin"])
+        for site, site_figures in group_figures["sites"].items():
+            bound = site_figures["margin_bound"] = (
+                site_figures["margin_shortfall"] - z * site_figures["margin_standard_error"]
+            )
+            if bound > allowed:
+                strays.setdefault(site, []).append(
+                    f"margin on {group} clearly over {round(allowed, 3)} under the median site"
+                )
+    return by_group
 
 
 @register_gate("contributions", ContributionsGateSettings)
@@ -96,8 +148,10 @@ def contributions_gate(settings: ContributionsGateSettings) -> Gate:
             "median_margin": median_margin,
             "margin_limit": limits["margin"],
             "sites": per_site,
-            "strays": sorted(strays),
         }
+        if settings.groups:
+            figures["groups"] = judge_groups(settings, site_items, strays)
+        figures["strays"] = sorted(strays)
         reason = "; ".join(f"{site}: {', '.join(why)}" for site, why in strays.items())
         return outcome(settings, not strays, figures, reason)
 
