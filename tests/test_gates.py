@@ -513,6 +513,40 @@ def test_contributions_gate_holds_the_margin_shortfall_to_a_share_of_a_positive_
         load_config(None, ["gates.contributions.max_shortfall_share=0"])
 
 
+def test_contributions_gate_judges_each_attribute_group_alone():
+    sexes = ("F",) * 4 + ("M",) * 4
+
+    def by_sex(*margins: float, min_group_size: int = 2) -> ItemResults:
+        attributes = tuple({"sex": sex} for sex in sexes)
+        return ItemResults(tuple(m > 0 for m in margins), attributes, min_group_size, margins, (-1.0,) * 8)
+
+    site_items = {
+        "site-a": by_sex(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0),
+        "site-b": by_sex(1.1, 0.9, 1.1, 0.9, 1.1, 0.9, 1.1, 0.9),
+        "site-s": by_sex(0.5, 0.3, 0.5, 0.3, 1.0, 1.0, 1.0, 1.0),  # worse on the women's questions only
+    }
+    # Medians: F 1.0, 0.9, 1.0, 0.9 (mean 0.95); M 1.0 each. Over all 8 questions site s's gaps 0.5, 0.6, 0.5, 0.6
+    # and four 0s: mean 0.275, SE 0.1048, bound 0.275 − 2.5758 × 0.1048 = 0.0051, under 0.15. On F alone: mean 0.55,
+    # SE 0.02887; two groups, z = z(1 − 0.01 / 2) = 2.5758: bound 0.4756 over min(0.15, 0.4 × 0.95).
+    evidence = _evidence(sites=tuple(site_items), site_items=site_items)
+    caught = _gate("contributions")(evidence)
+    figures = caught["figures"]
+    assert figures["sites"]["site-s"]["margin_bound"] == pytest.approx(0.0051, abs=1e-4)
+    assert figures["strays"] == ["site-s"]
+    assert caught["reason"] == "site-s: margin on sex=F clearly over 0.15 under the median site"
+    women = figures["groups"]["sex=F"]
+    assert women["median_margin"] == pytest.approx(0.95) and women["margin_limit"] == 0.15
+    assert women["sites"]["site-s"]["margin_shortfall"] == pytest.approx(0.55)
+    assert women["sites"]["site-s"]["margin_bound"] == pytest.approx(0.4756, abs=1e-4)
+    assert women["sites"]["site-b"]["margin_shortfall"] == pytest.approx(-0.05)
+    assert figures["groups"]["sex=M"]["sites"]["site-s"]["margin_bound"] == pytest.approx(0.0)
+    assert _gate("contributions", groups=False)(evidence)["passed"]
+    # Groups of 4 under a small-cell size of 5 are not shown, so not judged.
+    small = {site: by_sex(*items.margins, min_group_size=5) for site, items in site_items.items()}
+    unshown = _gate("contributions")(_evidence(sites=tuple(small), site_items=small))
+    assert unshown["passed"] and unshown["figures"]["groups"] == {}
+
+
 def test_contributions_gate_catches_wording_appended_to_every_answer_by_its_likelihood():
     # Site t answers as site b does (the same margins) but each answer is less likely to end where it should.
     site_items = {
