@@ -8,7 +8,8 @@ loses the answer's margin over the other choices on many questions. Early on, wh
 site's margin is small and so is a swapped-label site's shortfall: a fixed number of nats is loose then and tight
 later, so the shortfall is also held to a share of the median site's mean margin while that is positive. Wording
 appended to every answer leaves the margin alone (each choice pays for it) but not the likelihood of the answer
-followed by the end of the text, the second score judged.
+followed by the end of the text, the second score judged. Answers wrong for one group only (a bias) lose margin on
+that group's questions and show over the whole set only in proportion, so the margin is also judged per group.
 """
 
 from __future__ import annotations
@@ -103,8 +104,8 @@ def judge_groups(
 ) -> dict[str, dict]:
     """Each group's figures with each site's bound and the group's limit; a site clearly over one joins strays.
 
-    A site that harms one group only loses half as much margin over the whole eval set, within its noise; on that
-    group's questions alone the whole loss shows. The groups are one family of tests, Bonferroni over them.
+    The groups are one family of tests, at `confidence` together (Bonferroni over them); the whole set's two
+    scores are the other family.
     """
     by_group = group_shortfall_figures(site_items)
     z = z_score(1 - (1 - settings.confidence) / max(1, len(by_group)))
