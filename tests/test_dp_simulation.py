@@ -11,7 +11,16 @@ from dp_accounting import rdp
 from safetensors.torch import load_file
 
 from simulations.synth import write_scenario
-from tests.test_simulation import SMALL, _fedvlm, _killed_after_a_round, _rows, _run, _sets, _simulate
+from tests.test_simulation import (
+    SMALL,
+    _committed_round,
+    _fedvlm,
+    _killed_after_a_round,
+    _rows,
+    _run,
+    _sets,
+    _simulate,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +63,7 @@ def _ledger(out: Path, site: str) -> dict | None:
 def _spent_uncommitted(out: Path) -> bool:
     """site-0 has written the spend of a round the server has not committed."""
     ledger = _ledger(out, "site-0")
-    return ledger is not None and max(ledger["rounds"]) > max(row["round"] for row in _rows(out))
+    return ledger is not None and max(ledger["rounds"]) > _committed_round(out)
 
 
 @pytest.mark.parametrize("kill_mid_round", [False, True], ids=["after-a-round", "after-a-spend-before-its-commit"])

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText
 
 from evaluation.utility import score_vqa
-from server.checkpoint import load_checkpoint
+from server.checkpoint import LATEST, load_checkpoint
 from simulations.synth import write_scenario
 from tests.pii_checks import injected, leaked, run_outputs
 from tests.small_run import SMALL_RUN_ARGS
@@ -63,13 +63,19 @@ def _alive(process: psutil.Process) -> bool:
         return False
 
 
+def _committed_round(out: Path) -> int:
+    """The round the run's checkpoint holds (its metrics row comes first, so a row alone is not yet committed)."""
+    latest = out / "checkpoints" / LATEST
+    return int(latest.read_text().removeprefix("round-")) if latest.is_file() else -1
+
+
 def _killed_after_a_round(command: list[str], out: Path, rounds: int, until: Callable[[], bool] = lambda: True) -> int:
     """Start a run and SIGKILL it once a round is committed and until() holds; the last committed round (asserted
     mid-way)."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        if (out / "metrics.jsonl").is_file() and any(r["round"] >= 1 for r in _rows(out)) and until():
+        if _committed_round(out) >= 1 and until():
             break
         time.sleep(0.2)
     # The SuperLink and ServerApp run in their own sessions: killed with the group, as a machine that dies would.
@@ -83,7 +89,7 @@ def _killed_after_a_round(command: list[str], out: Path, rounds: int, until: Cal
     while time.monotonic() < deadline and any(_alive(p) for p in run):
         time.sleep(0.2)
     assert not any(_alive(p) for p in run), "a process of the killed run is still running"
-    done_before = max(row["round"] for row in _rows(out))
+    done_before = _committed_round(out)
     assert 1 <= done_before < rounds, "the run must be killed mid-way for this test to mean anything"
     return done_before
 
