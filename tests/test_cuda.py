@@ -10,6 +10,7 @@ import torch
 from evaluation.utility import log_likelihoods
 from privacy.dp.dp_sgd import train_lora_dp
 from privacy.dp.ledger import DpPlan
+from tests.test_dp_sgd import _max_difference
 from vlm.adapters import adapter_state, load_adapter_state
 from vlm.lora import LoraSettings, load_with_lora
 from vlm.records import load_dataset
@@ -27,10 +28,6 @@ def site_records(hospital_root):
     return records, {r.record_id: r.load_image() for r in records}
 
 
-def _largest_change(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
-    return max((a[key] - b[key]).abs().max().item() for key in a)
-
-
 def test_the_base_runs_in_bf16_on_the_gpu_and_lora_trains_in_float32(tiny_model_dir, site_records):
     records, images = site_records
     model, processor = load_with_lora(str(tiny_model_dir), LoraSettings())
@@ -42,7 +39,7 @@ def test_the_base_runs_in_bf16_on_the_gpu_and_lora_trains_in_float32(tiny_model_
     train_lora(model, processor, records, images, TrainSettings(local_steps=3, batch_size=4), seed=0)
     trained = adapter_state(model)
     assert {(t.device.type, t.dtype) for t in trained.values()} == {("cpu", torch.float32)}
-    assert _largest_change(trained, start) > 1e-3
+    assert _max_difference(trained, start) > 1e-3
 
 
 def test_training_on_the_gpu_raises_the_likelihood_of_what_it_trained_on(tiny_model_dir, site_records):
@@ -68,7 +65,7 @@ def test_dp_sgd_draws_its_noise_on_the_gpu_and_repeats_with_its_seed(tiny_model_
         runs[name] = result, adapter_state(model)
     first, again = runs["first"], runs["again"]
     assert first[0].sampled_records == again[0].sampled_records
-    assert _largest_change(first[1], again[1]) < 1e-5
+    assert _max_difference(first[1], again[1]) < 1e-5
     for name in ("other seed", "secure"):
-        assert _largest_change(runs[name][1], first[1]) > 1e-3, name
+        assert _max_difference(runs[name][1], first[1]) > 1e-3, name
     assert all(not torch.equal(start[key], first[1][key]) for key in start)
