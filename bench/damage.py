@@ -12,7 +12,7 @@ completion: rank 1 is the secret first; chance is the middle).
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 
 from contract.data_layout import SERVER_EVAL
 from contract.run_config import RunConfig
-from evaluation.bias import counterfactual_consistency, group_accuracy, swap_descriptors
+from evaluation.bias import counterfactual_consistency, counterfactual_pairs, group_accuracy
 from evaluation.generation import generate_texts
 from evaluation.safety import pii_counts, unsafe_rate
 from evaluation.utility import log_likelihoods, pair_scores
@@ -112,24 +112,14 @@ def canary_ranks(model, processor, records: list[Record], canaries: tuple[Canary
     return ranks
 
 
-def swapped_pairs(records: list[Record]) -> tuple[list[Record], list[Record]]:
-    """The records whose question names a sex, and each with the other sex in its place."""
-    asked, swapped = [], []
-    for record in records:
-        question = swap_descriptors(record.question or "", SEX_SWAP) if record.choices else None
-        if question is not None:
-            asked.append(record)
-            swapped.append(replace(record, question=question))
-    return asked, swapped
-
-
 def measure(run: Path, config: RunConfig, last_row: dict, canaries: tuple[Canary, ...], probes: int) -> Damage:
     """The run's final adapter's figures (canaries: the planted ones whose completion counts)."""
     model, processor = load_with_lora(str(config.model.directory()), config.lora)
     load_adapter_state(model, load_file(run / "adapter" / "adapter_model.safetensors"))
     model.eval()
     records = load_dataset(run / "data" / SERVER_EVAL, config.data.attribute_schema())[0]
-    asked, swapped = swapped_pairs(records)
+    pairs = counterfactual_pairs(records, SEX_SWAP)
+    asked, swapped = [records[position] for position, _ in pairs], [record for _, record in pairs]
     consistency = counterfactual_consistency(
         list(zip(picks(model, processor, asked), picks(model, processor, swapped)))
     )

@@ -38,9 +38,24 @@ ATTACKS = {  # kind -> the rest of its [[simulation.adversary]] table
     "bias": "group = 'sex=F', factor = 4.0",  # 4x the local steps: at the demo's 50 the site learns no group's bias
     "pii-leak": "",
 }
-GATES = ("utility", "bias", "privacy", "safety", "updates", "contributions", "leakage")  # the demo's, probes, per-site
-GATES_ON = ("data.descriptors=true", *(f"gates.{name}={{}}" for name in GATES))
-GATES_OFF = ("data.descriptors=true", *(f"gates.{name}={{mode = 'warn'}}" for name in GATES))
+GATES = {  # the demo's, probes, per-site: name -> its table's settings beyond the defaults
+    "utility": "",
+    "bias": "",
+    "privacy": "",
+    "safety": "",
+    "updates": "",
+    "contributions": "swaps = {woman = 'man'}",  # the descriptors' sex words, as bench.damage swaps them
+    "leakage": "",
+}
+
+
+def gate_tables(*settings: str) -> tuple[str, ...]:
+    """The --set overrides turning on every gate of GATES, each with these settings beside its own."""
+    return tuple(f"gates.{name}={{{', '.join(filter(None, (*settings, table)))}}}" for name, table in GATES.items())
+
+
+GATES_ON = ("data.descriptors=true", *gate_tables())
+GATES_OFF = ("data.descriptors=true", *gate_tables("mode = 'warn'"))
 QUICK = ("model.preset='tiny-test'", "data.records_per_site=24", "data.eval_records=32", "train.local_steps=3")
 ATTACKER = 1  # the gates-off runs' adversary site
 EPISODE_SITES = (1, 2, 3)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import regex
 from fairlearn.metrics import MetricFrame
 from sklearn.metrics import accuracy_score
 
 from vlm.attributes import DEFAULT_MIN_GROUP_SIZE, suppress_small_cells
+from vlm.records import Record
 
 
 @dataclass(frozen=True)
@@ -86,3 +87,14 @@ def swap_descriptors(question: str, swaps: Mapping[str, str]) -> str | None:
 
     swapped, count = pattern.subn(counterpart, question)
     return swapped if count else None
+
+
+def counterfactual_pairs(records: Sequence[Record], swaps: Mapping[str, str]) -> list[tuple[int, Record]]:
+    """Each multiple-choice record whose question holds a descriptor in swaps: its position, and the record with
+    its descriptors swapped (swap_descriptors)."""
+    pairs = []
+    for position, record in enumerate(records):
+        question = swap_descriptors(record.question or "", swaps) if record.choices else None
+        if question is not None:
+            pairs.append((position, replace(record, question=question)))
+    return pairs

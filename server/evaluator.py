@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
+from evaluation.bias import counterfactual_pairs
 from evaluation.gates.safety import probe_prompts
 from evaluation.generation import generate_texts
 from evaluation.items import ItemResults
@@ -74,11 +76,22 @@ class ServerEvaluator:
         images = [self.records[index % len(self.records)].load_image() for index in range(probes)]
         return tuple(generate_texts(self.model, self.processor, images, probe_prompts(probes), max_new_tokens))
 
-    def question_items(self, state: dict[str, torch.Tensor], questions: int) -> ItemResults:
-        """Per-question results of state on the first `questions` server-eval questions (memory only)."""
+    def question_items(
+        self, state: dict[str, torch.Tensor], questions: int, swaps: Mapping[str, str] | None = None
+    ) -> ItemResults:
+        """Per-question results of state on the first `questions` server-eval questions (memory only); with swaps,
+        also each margin with the question's descriptors swapped."""
         load_adapter_state(self.model, state)
         asked = [record for record in self.records if record.question is not None][:questions]
-        return score_vqa(self.model, self.processor, asked).items(self.min_group_size)
+        items = score_vqa(self.model, self.processor, asked).items(self.min_group_size)
+        if not swaps:
+            return items
+        pairs = counterfactual_pairs(asked, swaps)
+        swapped = score_vqa(self.model, self.processor, [record for _, record in pairs]).margins
+        counterfactual: list[float | None] = [None] * len(asked)
+        for (position, _), margin in zip(pairs, swapped):
+            counterfactual[position] = margin
+        return replace(items, counterfactual_margins=tuple(counterfactual))
 
     def identity_preferences(
         self, state: dict[str, torch.Tensor], pairs: list[IdentityPair], captions: int

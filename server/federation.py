@@ -66,6 +66,7 @@ class Federation:
         self.updates: dict[str, dict[str, torch.Tensor]] = {}  # this round's site updates (memory only)
         contributions = config.gates.tables.get("contributions")
         self.site_questions = contributions.questions if contributions is not None else 0
+        self.site_swaps = contributions.swaps if contributions is not None else {}
         self.site_items: dict[str, ItemResults] = {}  # this round's sites' own adapters on those questions
         self.probe_sites = safety is not None and safety.sites
         self.site_generations: dict[str, tuple[str, ...]] = {}  # and their answers to the safety probes
@@ -314,7 +315,7 @@ class Federation:
         for site, update in self.updates.items():
             own = {key: global_state[key] + update[key] for key in global_state}
             if self.site_questions:
-                self.site_items[site] = self.evaluator.question_items(own, self.site_questions)
+                self.site_items[site] = self.evaluator.question_items(own, self.site_questions, self.site_swaps)
             if self.probe_sites:
                 self.site_generations[site] = self.evaluator.probe_answers(own, *self.probes)
             if self.identity_pairs:

@@ -3,31 +3,9 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from bench.damage import completed, made_up_secrets, sex_gap, swapped_pairs
+from bench.damage import completed, made_up_secrets, sex_gap
 from simulations.canaries import Canary
-from vlm.records import Record
-
-
-def _record(question: str | None, choices: tuple[str, ...] | None = ("yes", "no")) -> Record:
-    return Record("r", Path("x.png"), None, question, "yes", choices, {"sex": "F"})
-
-
-def test_swapped_pairs_swap_the_sex_both_ways_and_skip_questions_without_one():
-    records = [
-        _record("a 71-year-old woman: is there a lesion?"),
-        _record("which side is the lesion on?"),
-        _record("an 83-year-old man: is it benign?"),
-        _record("a 40-year-old woman: is there a lesion?", choices=None),  # no choices: no pick to compare
-    ]
-    asked, swapped = swapped_pairs(records)
-    assert asked == [records[0], records[2]]
-    assert [r.question for r in swapped] == [
-        "a 71-year-old man: is there a lesion?",
-        "an 83-year-old woman: is it benign?",
-    ]
-    assert [r.answer for r in swapped] == ["yes", "yes"]
 
 
 def test_completed_counts_canaries_whose_secret_some_text_holds():

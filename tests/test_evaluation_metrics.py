@@ -1,16 +1,18 @@
 """Pure evaluation metrics on small cases whose expected values are worked out by hand."""
 
 import math
+from pathlib import Path
 
 import pytest
 
-from evaluation.bias import counterfactual_consistency, group_accuracy, swap_descriptors
+from evaluation.bias import counterfactual_consistency, counterfactual_pairs, group_accuracy, swap_descriptors
 from evaluation.captions import caption_f1, mean_caption_f1, normalized_tokens, token_f1
 from evaluation.multiple_choice import circular_accuracy, circular_hit, options_prompt, rotation
 from evaluation.privacy_budget import check_budgets
 from evaluation.safety import canary_completions, pii_counts, unsafe_flags, unsafe_rate
 from privacy.pii.settings import PiiSettings
 from privacy.pii.text import TextFilter
+from vlm.records import Record
 
 
 def test_rotations_shift_options_left():
@@ -93,6 +95,27 @@ def test_counterfactual_consistency_and_descriptor_swap():
     assert swap_descriptors("the woman saw the man", both) == "the man saw the woman"  # one pass, no chaining
     assert swap_descriptors("the German shepherd", both) is None  # whole words only
     assert swap_descriptors("which side is the lesion on?", swaps) is None
+
+
+def _record(question: str | None, choices: tuple[str, ...] | None = ("yes", "no")) -> Record:
+    return Record("r", Path("x.png"), None, question, "yes", choices, {"sex": "F"})
+
+
+def test_counterfactual_pairs_swap_the_sex_both_ways_and_skip_questions_without_one():
+    records = [
+        _record("a 71-year-old woman: is there a lesion?"),
+        _record("which side is the lesion on?"),
+        _record("an 83-year-old man: is it benign?"),
+        _record("a 40-year-old woman: is there a lesion?", choices=None),  # no choices: no pick to compare
+    ]
+    pairs = counterfactual_pairs(records, {"woman": "man"})
+    assert [position for position, _ in pairs] == [0, 2]
+    assert [record.question for _, record in pairs] == [
+        "a 71-year-old man: is there a lesion?",
+        "an 83-year-old woman: is it benign?",
+    ]
+    assert [record.answer for _, record in pairs] == ["yes", "yes"]
+    assert counterfactual_pairs(records, {}) == []
 
 
 def test_unsafe_rate_on_obvious_sentences():

@@ -9,7 +9,10 @@ site's margin is small and so is a swapped-label site's shortfall: a fixed numbe
 later, so the shortfall is also held to a share of the median site's mean margin while that is positive. Wording
 appended to every answer leaves the margin alone (each choice pays for it) but not the likelihood of the answer
 followed by the end of the text, the second score judged. Answers wrong for one group only (a bias) lose margin on
-that group's questions and show over the whole set only in proportion, so the margin is also judged per group.
+that group's questions and show over the whole set only in proportion, so the margin is also judged per group. A
+group's questions are other questions about other images, so that comparison is noisy; the same question with its
+descriptor swapped ("a 71-year-old woman" <-> "... man") is not: a site that answers by the descriptor moves its
+margin under the swap where the others barely do, the third score judged (with `swaps`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ class ContributionsGateSettings(GateSettings):
     max_shortfall_share: float = Field(0.4, gt=0.0)  # and at most this share of the median site's mean margin
     max_likelihood_shortfall: float = Field(1.0, gt=0.0)  # and mean log p(answer, then its end)
     groups: bool = True  # also judge the margin on each attribute group's questions alone: harm to one group
+    swaps: dict[str, str] = Field(default_factory=dict)  # descriptor -> counterpart, swapped both ways: also judge
+    # how far each question's margin moves when they are swapped (empty: not judged)
+    max_counterfactual_excess: float = Field(0.1, gt=0.0)  # mean |margin shift| (nats) over the median site's
     confidence: float = Field(0.99, ge=0.5, lt=1.0)  # one-sided, for the whole and for the groups each
 
     def judges_sites(self) -> bool:
@@ -92,6 +98,30 @@ def group_shortfall_figures(site_items: Mapping[str, ItemResults]) -> dict[str, 
     return figures
 
 
+def counterfactual_figures(site_items: Mapping[str, ItemResults]) -> tuple[int, dict[str, dict[str, float]]]:
+    """The questions every site answered both as asked and with its descriptors swapped, and per site its mean
+    margin shift |as asked − swapped| there and that shift's excess over the per-question median site, with its SE."""
+    questions = [
+        index
+        for index in _shared_questions(site_items)
+        if all(items.counterfactual_margins[index] is not None for items in site_items.values())
+    ]
+    if len(questions) < 2:
+        return len(questions), {}
+    shifts = {
+        site: [abs(items.margins[i] - items.counterfactual_margins[i]) for i in questions]
+        for site, items in site_items.items()
+    }
+    return len(questions), {
+        site: {
+            "counterfactual_shift": statistics.fmean(shifts[site]),
+            "counterfactual_excess": excess,
+            "counterfactual_standard_error": error,
+        }
+        for site, (excess, error) in gaps_from_median(shifts).items()
+    }
+
+
 def margin_limit(settings: ContributionsGateSettings, median_margin: float) -> float:
     """The margin shortfall allowed: max_shortfall nats, or max_shortfall_share of a positive median margin if less."""
     if median_margin <= 0:
@@ -125,13 +155,21 @@ def judge_groups(
 @register_gate("contributions", ContributionsGateSettings)
 def contributions_gate(settings: ContributionsGateSettings) -> Gate:
     """Rejects a candidate holding a site whose own adapter answers clearly worse than the round's median site."""
-    z = z_score(1 - (1 - settings.confidence) / len(SCORES))  # either score may convict: Bonferroni over both
+    scores = len(SCORES) + bool(settings.swaps)
+    z = z_score(1 - (1 - settings.confidence) / scores)  # any whole-set score may convict: Bonferroni over them
 
     def judge(evidence: RoundEvidence) -> dict:
         site_items = evidence.site_items or {}
         if (undecided := unjudged(settings, evidence, site_items)) is not None:
             return undecided
         per_site = shortfall_figures(site_items)
+        swapped = 0
+        if settings.swaps:
+            swapped, shifts = counterfactual_figures(site_items)
+            if not shifts:
+                return outcome(settings, False, {"scored": len(per_site)}, "cannot judge: no question holds a swap")
+            for site, shift in shifts.items():
+                per_site[site].update(shift)
         any_site = next(iter(per_site.values()))
         median_margin = any_site["margin"] + any_site["margin_shortfall"]  # the per-question median's mean
         limits = {"margin": margin_limit(settings, median_margin), "likelihood": settings.max_likelihood_shortfall}
@@ -143,11 +181,19 @@ def contributions_gate(settings: ContributionsGateSettings) -> Gate:
                 if bound > allowed:
                     why = f"{score} clearly over {round(allowed, 3)} under the median site"
                     strays.setdefault(site, []).append(why)
+            if swapped:
+                bound = site_figures["counterfactual_excess"] - z * site_figures["counterfactual_standard_error"]
+                site_figures["counterfactual_bound"] = bound
+                if bound > settings.max_counterfactual_excess:
+                    limit = settings.max_counterfactual_excess
+                    why = f"margin shift under the swap clearly over {limit} above the median site"
+                    strays.setdefault(site, []).append(why)
         figures = {
             "scored": len(per_site),
             "judged": True,
             "median_margin": median_margin,
             "margin_limit": limits["margin"],
+            "swapped": swapped,
             "sites": per_site,
         }
         if settings.groups:
