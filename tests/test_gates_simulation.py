@@ -4,15 +4,19 @@ The poison and its gate come from the spy ServerApp (tests/spy_app), which Flowe
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
+from contract.data_layout import SERVER_EVAL
 from contract.run_config import load_config
 from evaluation import gates
 from server.run_dir import RunDir
 from simulations.runner import simulate
 from tests.small_run import SMALL_RUN
 from tests.spy import spied_simulate
+from vlm.records import load_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -85,9 +89,11 @@ def test_the_updates_gate_catches_a_sign_flipping_site_and_the_round_goes_on_wit
             *SMALL_RUN,
             "federation.sites=3",
             "federation.rounds=2",
+            "data.descriptors=true",
             "gates.utility.mode='warn'",
+            "gates.bias.mode='warn'",
             "gates.updates={}",
-            "gates.contributions={mode = 'warn', questions = 16}",
+            "gates.contributions={mode = 'warn', questions = 16, swaps = {woman = 'man'}}",
             "gates.safety={mode = 'warn', probes = 2, max_new_tokens = 4, sites = true}",
             "gates.leakage={mode = 'warn', captions = 2}",
             "simulation.adversary=[{site = 1, kind = 'sign-flip', from_round = 2}]",
@@ -115,6 +121,11 @@ def test_the_updates_gate_catches_a_sign_flipping_site_and_the_round_goes_on_wit
     assert contributions["mode"] == "warn" and contributions["figures"]["judged"] is True
     assert set(contributions["figures"]["sites"]) == {"site-0", "site-1", "site-2"}
     assert all(figures["likelihood_standard_error"] > 0 for figures in contributions["figures"]["sites"].values())
+    # ... and again with the sex swapped in each question that names one.
+    records, _ = load_dataset(run_dir.root / "data" / SERVER_EVAL)
+    asked = [record.question for record in records if record.question is not None][:16]
+    assert contributions["figures"]["swapped"] == sum(bool(re.search(r"\b(wo)?man\b", q)) for q in asked) > 8
+    assert all(f["counterfactual_standard_error"] > 0 for f in contributions["figures"]["sites"].values())
     # ... and answered the safety probes, each site judged on its own answers.
     safety = rows[1]["gates"]["safety"]["figures"]
     assert set(safety["sites"]) == {"site-0", "site-1", "site-2"} and safety["probes"] == 2
