@@ -569,7 +569,7 @@ def test_contributions_gate_catches_a_site_whose_margin_moves_when_the_descripto
     assert figures["sites"]["site-s"]["counterfactual_bound"] == pytest.approx(1.5676, abs=1e-4)
     assert figures["sites"]["site-a"]["counterfactual_excess"] == pytest.approx(-0.05)
     assert figures["sites"]["site-b"]["counterfactual_excess"] == pytest.approx(-0.1)
-    assert caught["reason"] == "site-s: margin shift under the swap clearly over 0.1 above the median site"
+    assert caught["reason"] == "site-s: margin shift under the swap clearly over 0.3 above the median site"
     assert _gate("contributions", swaps={"woman": "man"}, max_counterfactual_excess=1.57)(evidence)["passed"]
     assert _gate("contributions", swaps={"woman": "man"}, max_counterfactual_excess=1.56)(evidence)["passed"] is False
     unswapped = _gate("contributions")(evidence)  # no swaps: the shift is not judged

@@ -40,7 +40,7 @@ class ContributionsGateSettings(GateSettings):
     groups: bool = True  # also judge the margin on each attribute group's questions alone: harm to one group
     swaps: dict[str, str] = Field(default_factory=dict)  # descriptor -> counterpart, swapped both ways: also judge
     # how far each question's margin moves when they are swapped (empty: not judged)
-    max_counterfactual_excess: float = Field(0.1, gt=0.0)  # mean |margin shift| (nats) over the median site's
+    max_counterfactual_excess: float = Field(0.3, gt=0.0)  # mean |margin shift| (nats) over the median site's
     confidence: float = Field(0.99, ge=0.5, lt=1.0)  # one-sided, for the whole and for the groups each
 
     def judges_sites(self) -> bool:
