@@ -12,7 +12,8 @@ followed by the end of the text, the second score judged. Answers wrong for one 
 that group's questions and show over the whole set only in proportion, so the margin is also judged per group. A
 group's questions are other questions about other images, so that comparison is noisy; the same question with its
 descriptor swapped ("a 71-year-old woman" <-> "... man") is not: a site that answers by the descriptor moves its
-margin under the swap where the others barely do, the third score judged (with `swaps`).
+margin one way under the swap, question after question, where the others' moves (their own data's skews) go both
+ways with the answer; this signed shift is the third score judged (with `swaps`).
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ class ContributionsGateSettings(GateSettings):
     max_likelihood_shortfall: float = Field(1.0, gt=0.0)  # and mean log p(answer, then its end)
     groups: bool = True  # also judge the margin on each attribute group's questions alone: harm to one group
     swaps: dict[str, str] = Field(default_factory=dict)  # descriptor -> counterpart, swapped both ways: also judge
-    # how far each question's margin moves when they are swapped (empty: not judged)
-    max_counterfactual_excess: float = Field(0.3, gt=0.0)  # mean |margin shift| (nats) over the median site's
+    # how each question's margin moves when they are swapped (empty: not judged)
+    max_counterfactual_excess: float = Field(0.3, gt=0.0)  # mean margin shift (nats) away from the median site's
     confidence: float = Field(0.99, ge=0.5, lt=1.0)  # one-sided, for the whole and for the groups each
 
     def judges_sites(self) -> bool:
@@ -99,19 +100,17 @@ def group_shortfall_figures(site_items: Mapping[str, ItemResults]) -> dict[str, 
 
 
 def counterfactual_figures(site_items: Mapping[str, ItemResults]) -> tuple[int, dict[str, dict[str, float]]]:
-    """The questions every site answered both as asked and with its descriptors swapped, and per site its mean
-    margin shift |as asked − swapped| there and that shift's excess over the per-question median site, with its SE."""
+    """The questions every site answered with the descriptors both ways, and per site its mean margin shift there
+    (asked of the swaps' side minus of their counterparts') and that shift's excess over the per-question median
+    site, with its SE."""
     questions = [
         index
         for index in _shared_questions(site_items)
-        if all(items.counterfactual_margins[index] is not None for items in site_items.values())
+        if all(items.counterfactual_shifts[index] is not None for items in site_items.values())
     ]
     if len(questions) < 2:
         return len(questions), {}
-    shifts = {
-        site: [abs(items.margins[i] - items.counterfactual_margins[i]) for i in questions]
-        for site, items in site_items.items()
-    }
+    shifts = {site: [items.counterfactual_shifts[i] for i in questions] for site, items in site_items.items()}
     return len(questions), {
         site: {
             "counterfactual_shift": statistics.fmean(shifts[site]),
@@ -157,6 +156,7 @@ def contributions_gate(settings: ContributionsGateSettings) -> Gate:
     """Rejects a candidate holding a site whose own adapter answers clearly worse than the round's median site."""
     scores = len(SCORES) + bool(settings.swaps)
     z = z_score(1 - (1 - settings.confidence) / scores)  # any whole-set score may convict: Bonferroni over them
+    z_both = z_score(1 - (1 - settings.confidence) / (2 * scores))  # the shift under the swap: either way
 
     def judge(evidence: RoundEvidence) -> dict:
         site_items = evidence.site_items or {}
@@ -181,12 +181,14 @@ def contributions_gate(settings: ContributionsGateSettings) -> Gate:
                 if bound > allowed:
                     why = f"{score} clearly over {round(allowed, 3)} under the median site"
                     strays.setdefault(site, []).append(why)
-            if swapped:
-                bound = site_figures["counterfactual_excess"] - z * site_figures["counterfactual_standard_error"]
-                site_figures["counterfactual_bound"] = bound
+            if swapped:  # a shift either way: the bound of its size, two-sided
+                excess = abs(site_figures["counterfactual_excess"])
+                bound = site_figures["counterfactual_bound"] = (
+                    excess - z_both * site_figures["counterfactual_standard_error"]
+                )
                 if bound > settings.max_counterfactual_excess:
                     limit = settings.max_counterfactual_excess
-                    why = f"margin shift under the swap clearly over {limit} above the median site"
+                    why = f"margin shift under the swap clearly over {limit} from the median site's"
                     strays.setdefault(site, []).append(why)
         figures = {
             "scored": len(per_site),
