@@ -119,7 +119,7 @@ def measure(run: Path, config: RunConfig, last_row: dict, canaries: tuple[Canary
     model.eval()
     records = load_dataset(run / "data" / SERVER_EVAL, config.data.attribute_schema())[0]
     pairs = counterfactual_pairs(records, SEX_SWAP)
-    asked, swapped = [records[pair.position] for pair in pairs], [pair.record for pair in pairs]
+    asked, swapped = [records[position] for position, _ in pairs], [record for _, record in pairs]
     consistency = counterfactual_consistency(
         list(zip(picks(model, processor, asked), picks(model, processor, swapped)))
     )

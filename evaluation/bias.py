@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import NamedTuple
 
 import regex
 from fairlearn.metrics import MetricFrame
@@ -68,12 +67,6 @@ def counterfactual_consistency(answer_pairs: Sequence[tuple[str, str]]) -> float
     return sum(_same_answer(first, second) for first, second in answer_pairs) / len(answer_pairs)
 
 
-def _descriptor_pattern(descriptors: Iterable[str]) -> regex.Pattern:
-    """Any of the descriptors as whole words, case-insensitive, the longest tried first."""
-    alternatives = "|".join(regex.escape(word) for word in sorted(descriptors, key=len, reverse=True))
-    return regex.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", regex.IGNORECASE)
-
-
 def swap_descriptors(question: str, swaps: Mapping[str, str]) -> str | None:
     """The question with every descriptor in swaps replaced by its counterpart, both ways, in one pass.
 
@@ -85,30 +78,23 @@ def swap_descriptors(question: str, swaps: Mapping[str, str]) -> str | None:
     table.update({value.casefold(): key for key, value in swaps.items()})
     if not table:
         return None
+    alternatives = "|".join(regex.escape(key) for key in sorted(table, key=len, reverse=True))
+    pattern = regex.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", regex.IGNORECASE)
 
     def counterpart(match: regex.Match) -> str:
         found, replacement = match.group(), table[match.group().casefold()]
         return replacement[:1].upper() + replacement[1:] if found[:1].isupper() else replacement
 
-    swapped, count = _descriptor_pattern(table).subn(counterpart, question)
+    swapped, count = pattern.subn(counterpart, question)
     return swapped if count else None
 
 
-class Counterfactual(NamedTuple):
-    """A record asked again with its descriptors swapped."""
-
-    position: int  # the record's position among those given
-    record: Record  # the record with its question's descriptors swapped
-    side: int  # +1: the question held one of the swaps' descriptors ("woman"); −1: only their counterparts
-
-
-def counterfactual_pairs(records: Sequence[Record], swaps: Mapping[str, str]) -> list[Counterfactual]:
-    """Each multiple-choice record whose question holds a descriptor in swaps, with them swapped (swap_descriptors)."""
+def counterfactual_pairs(records: Sequence[Record], swaps: Mapping[str, str]) -> list[tuple[int, Record]]:
+    """Each multiple-choice record whose question holds a descriptor in swaps: its position, and the record with
+    its descriptors swapped (swap_descriptors)."""
     pairs = []
-    descriptors = _descriptor_pattern(swaps) if swaps else None
     for position, record in enumerate(records):
         question = swap_descriptors(record.question or "", swaps) if record.choices else None
-        if question is not None and descriptors is not None:
-            side = 1 if descriptors.search(record.question or "") else -1
-            pairs.append(Counterfactual(position, replace(record, question=question), side))
+        if question is not None:
+            pairs.append((position, replace(record, question=question)))
     return pairs

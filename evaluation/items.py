@@ -14,9 +14,8 @@ class ItemResults:
     min_group_size: int  # group figures leave out groups as small-cell suppression does
     margins: tuple[float | None, ...] = ()  # log(p(answer) / mean p(other choice)); None for an open question
     likelihoods: tuple[float, ...] = ()  # log p(answer, then the end of the text)
-    answer_positions: tuple[int | None, ...] = ()  # the answer's position among its choices; None when open
-    counterfactual_shifts: tuple[float | None, ...] = ()  # the margin asked of the swaps' side ("a woman") minus
-    # asked of their counterparts' ("a man"); None where the question holds neither (empty: not asked)
+    counterfactual_margins: tuple[float | None, ...] = ()  # the margin with the question's descriptors swapped;
+    # None where it holds none (empty: not asked)
 
     def groups(self, attribute: str) -> tuple[list[bool], list[str]]:
         """The hits of the questions whose record has the attribute, and their values."""

@@ -27,7 +27,6 @@ class VqaScore:
     attributes: list[dict[str, str]] = field(default_factory=list)  # each question's record attributes
     margins: list[float | None] = field(default_factory=list)  # per question: the answer's margin over the others
     likelihoods: list[float] = field(default_factory=list)  # per question: log p(answer, then the end of the text)
-    positions: list[int | None] = field(default_factory=list)  # per question: its answer's position among its choices
 
     @property
     def accuracy(self) -> float:
@@ -41,7 +40,6 @@ class VqaScore:
         self.hits.append(hit)
         self.likelihoods.append(likelihood)
         self.margins.append(margin)
-        self.positions.append(record.choices.index(record.answer) if record.choices else None)
         self.attributes.append(dict(record.attributes))
         for name, value in record.attributes.items():
             self.groups[name][value][0] += int(hit)
@@ -58,12 +56,7 @@ class VqaScore:
     def items(self, min_group_size: int) -> ItemResults:
         """Per-question correctness and attributes, for the gates' paired comparisons."""
         return ItemResults(
-            tuple(self.hits),
-            tuple(self.attributes),
-            min_group_size,
-            tuple(self.margins),
-            tuple(self.likelihoods),
-            tuple(self.positions),
+            tuple(self.hits), tuple(self.attributes), min_group_size, tuple(self.margins), tuple(self.likelihoods)
         )
 
 

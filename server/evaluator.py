@@ -80,18 +80,18 @@ class ServerEvaluator:
         self, state: dict[str, torch.Tensor], questions: int, swaps: Mapping[str, str] | None = None
     ) -> ItemResults:
         """Per-question results of state on the first `questions` server-eval questions (memory only); with swaps,
-        also how each margin moves when the question's descriptors are swapped."""
+        also each margin with the question's descriptors swapped."""
         load_adapter_state(self.model, state)
         asked = [record for record in self.records if record.question is not None][:questions]
         items = score_vqa(self.model, self.processor, asked).items(self.min_group_size)
         if not swaps:
             return items
         pairs = counterfactual_pairs(asked, swaps)
-        swapped = score_vqa(self.model, self.processor, [pair.record for pair in pairs]).margins
-        shifts: list[float | None] = [None] * len(asked)
-        for pair, margin in zip(pairs, swapped):
-            shifts[pair.position] = pair.side * (items.margins[pair.position] - margin)
-        return replace(items, counterfactual_shifts=tuple(shifts))
+        swapped = score_vqa(self.model, self.processor, [record for _, record in pairs]).margins
+        counterfactual: list[float | None] = [None] * len(asked)
+        for (position, _), margin in zip(pairs, swapped):
+            counterfactual[position] = margin
+        return replace(items, counterfactual_margins=tuple(counterfactual))
 
     def identity_preferences(
         self, state: dict[str, torch.Tensor], pairs: list[IdentityPair], captions: int

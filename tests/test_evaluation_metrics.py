@@ -109,13 +109,12 @@ def test_counterfactual_pairs_swap_the_sex_both_ways_and_skip_questions_without_
         _record("a 40-year-old woman: is there a lesion?", choices=None),  # no choices: no pick to compare
     ]
     pairs = counterfactual_pairs(records, {"woman": "man"})
-    assert [pair.position for pair in pairs] == [0, 2]
-    assert [pair.record.question for pair in pairs] == [
+    assert [position for position, _ in pairs] == [0, 2]
+    assert [record.question for _, record in pairs] == [
         "a 71-year-old man: is there a lesion?",
         "an 83-year-old woman: is it benign?",
     ]
-    assert [pair.record.answer for pair in pairs] == ["yes", "yes"]
-    assert [pair.side for pair in pairs] == [1, -1]  # asked of a woman (the swaps' key side), then of a man
+    assert [record.answer for _, record in pairs] == ["yes", "yes"]
     assert counterfactual_pairs(records, {}) == []
 
 

@@ -548,38 +548,34 @@ def test_contributions_gate_judges_each_attribute_group_alone():
     assert unshown["passed"] and unshown["figures"]["groups"] == {}
 
 
-def test_contributions_gate_catches_a_site_whose_margin_moves_one_way_when_the_descriptor_is_swapped():
-    def swapped(*shifts: float | None) -> ItemResults:
-        return replace(_margins(1.0, 1.0, 1.0, 1.0, 1.0), counterfactual_shifts=shifts)
+def test_contributions_gate_catches_a_site_whose_margin_moves_when_the_descriptor_is_swapped():
+    def swapped(*counterfactual: float | None) -> ItemResults:
+        return replace(_margins(1.0, 1.0, 1.0, 1.0, 1.0), counterfactual_margins=counterfactual)
 
-    site_items = {  # the fifth question holds no descriptor: no shift, left out
-        "site-a": swapped(0.2, -0.2, 0.1, -0.1, None),  # its own data's skews: either way with the answer
-        "site-b": swapped(-0.1, 0.1, 0.0, 0.2, None),
-        "site-s": swapped(-1.0, -0.8, -1.2, -1.0, None),  # every answer less likely asked of a woman
+    site_items = {  # the fifth question holds no descriptor: no swapped margin, left out
+        "site-a": swapped(1.0, 1.2, 0.8, 1.0, None),  # shifts 0, 0.2, 0.2, 0
+        "site-b": swapped(1.1, 1.0, 1.0, 0.9, None),  # 0.1, 0, 0, 0.1
+        "site-s": swapped(-1.0, -0.8, -1.0, -1.2, None),  # 2, 1.8, 2, 2.2: it answers by the descriptor
     }
-    # Per-question medians −0.1, −0.2, 0.0, −0.1. Site s's excesses −0.9, −0.6, −1.2, −0.9: mean −0.9, SE 0.12247.
-    # Three whole-set scores, this one two-sided: z = z(1 − 0.01 / 6) = 2.9352, bound 0.9 − 0.35949 = 0.5405. Its
-    # margins as asked equal the others': only the swap shows it.
+    # Per-question median shifts 0.1, 0.2, 0.2, 0.1. Site s's excesses 1.9, 1.6, 1.8, 2.1: mean 1.85, SE 0.10408.
+    # Three whole-set scores: z = z(1 − 0.01 / 3) = 2.7131, bound 1.85 − 0.28238 = 1.5676. Its margins as asked
+    # equal the others': only the swap shows it.
     evidence = _evidence(sites=tuple(site_items), site_items=site_items)
     caught = _gate("contributions", swaps={"woman": "man"})(evidence)
     figures = caught["figures"]
     assert figures["swapped"] == 4 and figures["strays"] == ["site-s"]
-    assert figures["sites"]["site-s"]["counterfactual_shift"] == pytest.approx(-1.0)
-    assert figures["sites"]["site-s"]["counterfactual_excess"] == pytest.approx(-0.9)
-    assert figures["sites"]["site-s"]["counterfactual_bound"] == pytest.approx(0.5405, abs=1e-4)
-    assert figures["sites"]["site-a"]["counterfactual_excess"] == pytest.approx(0.1)
-    assert figures["sites"]["site-b"]["counterfactual_excess"] == pytest.approx(0.15)
-    assert caught["reason"] == "site-s: margin shift under the swap clearly over 0.3 from the median site's"
-    assert _gate("contributions", swaps={"woman": "man"}, max_counterfactual_excess=0.541)(evidence)["passed"]
-    assert _gate("contributions", swaps={"woman": "man"}, max_counterfactual_excess=0.54)(evidence)["passed"] is False
+    assert figures["sites"]["site-s"]["counterfactual_shift"] == pytest.approx(2.0)
+    assert figures["sites"]["site-s"]["counterfactual_excess"] == pytest.approx(1.85)
+    assert figures["sites"]["site-s"]["counterfactual_bound"] == pytest.approx(1.5676, abs=1e-4)
+    assert figures["sites"]["site-a"]["counterfactual_excess"] == pytest.approx(-0.05)
+    assert figures["sites"]["site-b"]["counterfactual_excess"] == pytest.approx(-0.1)
+    assert caught["reason"] == "site-s: margin shift under the swap clearly over 0.3 above the median site"
+    assert _gate("contributions", swaps={"woman": "man"}, max_counterfactual_excess=1.57)(evidence)["passed"]
+    assert _gate("contributions", swaps={"woman": "man"}, max_counterfactual_excess=1.56)(evidence)["passed"] is False
     unswapped = _gate("contributions")(evidence)  # no swaps: the shift is not judged
     assert unswapped["passed"] and "counterfactual_bound" not in unswapped["figures"]["sites"]["site-s"]
-    # A site whose margins move a whole nat under the swap, but up or down with the answer, is not a stray: medians
-    # 0.2, −0.2, 0.1, −0.1; its excesses 0.8, −0.8, 0.9, −0.9 average 0.
-    skewed = {**site_items, "site-s": swapped(1.0, -1.0, 1.0, -1.0, None)}
-    assert _gate("contributions", swaps={"woman": "man"})(_evidence(sites=tuple(skewed), site_items=skewed))["passed"]
     # Swaps asked for, but no question held a descriptor: the gate cannot judge, and fails closed.
-    plain = {site: replace(items, counterfactual_shifts=(None,) * 5) for site, items in site_items.items()}
+    plain = {site: replace(items, counterfactual_margins=(None,) * 5) for site, items in site_items.items()}
     blind = _gate("contributions", swaps={"woman": "man"})(_evidence(sites=tuple(plain), site_items=plain))
     assert not blind["passed"] and blind["reason"] == "cannot judge: no question holds a swap"
     with pytest.raises(ConfigError, match=r"gates\.contributions\.max_counterfactual_excess"):

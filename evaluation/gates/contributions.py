@@ -11,10 +11,9 @@ appended to every answer leaves the margin alone (each choice pays for it) but n
 followed by the end of the text, the second score judged. Answers wrong for one group only (a bias) lose margin on
 that group's questions and show over the whole set only in proportion, so the margin is also judged per group. A
 group's questions are other questions about other images, so that comparison is noisy; the same question with its
-descriptor swapped ("a 71-year-old woman" <-> "... man") is not: a site that answers by the descriptor moves its
-margin under the swap the same way on the questions with the same answer (all down where it learned to flip the
-group's answers, down or up by answer where it learned a prior for the group), further than the median site (whose
-own data's skews move it less); this signed shift, per answer, is the third score judged (with `swaps`).
+descriptor swapped ("a 71-year-old woman" <-> "... man") is not: a site taught to answer by the descriptor moves its
+margins under the swap (up or down, question by question) clearly further than the median site, whose own data's
+skews move them less; the size of that move is the third score judged (with `swaps`).
 """
 
 from __future__ import annotations
@@ -41,8 +40,8 @@ class ContributionsGateSettings(GateSettings):
     max_likelihood_shortfall: float = Field(1.0, gt=0.0)  # and mean log p(answer, then its end)
     groups: bool = True  # also judge the margin on each attribute group's questions alone: harm to one group
     swaps: dict[str, str] = Field(default_factory=dict)  # descriptor -> counterpart, swapped both ways: also judge
-    # how each question's margin moves when they are swapped (empty: not judged)
-    max_counterfactual_excess: float = Field(0.3, gt=0.0)  # mean margin shift (nats) away from the median site's
+    # how far each question's margin moves when they are swapped (empty: not judged)
+    max_counterfactual_excess: float = Field(0.3, gt=0.0)  # mean |margin shift| (nats) over the median site's
     confidence: float = Field(0.99, ge=0.5, lt=1.0)  # one-sided, for the whole and for the groups each
 
     def judges_sites(self) -> bool:
@@ -100,43 +99,28 @@ def group_shortfall_figures(site_items: Mapping[str, ItemResults]) -> dict[str, 
     return figures
 
 
-def counterfactual_figures(site_items: Mapping[str, ItemResults]) -> dict[str, dict]:
-    """Per answer position ('answer=choice 1'), over the questions every site answered with the descriptors both
-    ways: per site its mean margin shift (asked of the swaps' side minus of their counterparts') and that shift's
-    excess over the per-question median site, with its SE."""
-    any_items = next(iter(site_items.values()))
-    by_answer: dict[str, list[int]] = {}
-    for index in _shared_questions(site_items):
-        if all(items.counterfactual_shifts[index] is not None for items in site_items.values()):
-            by_answer.setdefault(f"answer=choice {any_items.answer_positions[index] + 1}", []).append(index)
-    smallest = max(2, any_items.min_group_size)
-    figures = {}
-    for group, questions in sorted(by_answer.items()):
-        if len(questions) < smallest:
-            continue
-        shifts = {site: [items.counterfactual_shifts[i] for i in questions] for site, items in site_items.items()}
-        sites = {
-            site: {"shift": statistics.fmean(shifts[site]), "excess": excess, "standard_error": error}
-            for site, (excess, error) in gaps_from_median(shifts).items()
+def counterfactual_figures(site_items: Mapping[str, ItemResults]) -> tuple[int, dict[str, dict[str, float]]]:
+    """The questions every site answered both as asked and with its descriptors swapped, and per site its mean
+    margin shift |as asked − swapped| there and that shift's excess over the per-question median site, with its SE."""
+    questions = [
+        index
+        for index in _shared_questions(site_items)
+        if all(items.counterfactual_margins[index] is not None for items in site_items.values())
+    ]
+    if len(questions) < 2:
+        return len(questions), {}
+    shifts = {
+        site: [abs(items.margins[i] - items.counterfactual_margins[i]) for i in questions]
+        for site, items in site_items.items()
+    }
+    return len(questions), {
+        site: {
+            "counterfactual_shift": statistics.fmean(shifts[site]),
+            "counterfactual_excess": excess,
+            "counterfactual_standard_error": error,
         }
-        figures[group] = {"questions": len(questions), "sites": sites}
-    return figures
-
-
-def judge_counterfactual(
-    settings: ContributionsGateSettings, by_answer: dict[str, dict], scores: int, strays: dict[str, list[str]]
-) -> None:
-    """Each site's shift on each answer's questions, either way, against the limit: a site clearly over it joins
-    strays. The answers and both ways share this score's part of `confidence` (Bonferroni)."""
-    z = z_score(1 - (1 - settings.confidence) / (2 * scores * len(by_answer)))
-    for group, group_figures in by_answer.items():
-        for site, site_figures in group_figures["sites"].items():
-            bound = site_figures["bound"] = abs(site_figures["excess"]) - z * site_figures["standard_error"]
-            if bound > settings.max_counterfactual_excess:
-                strays.setdefault(site, []).append(
-                    f"margin shift under the swap on {group} clearly over {settings.max_counterfactual_excess}"
-                    " from the median site's"
-                )
+        for site, (excess, error) in gaps_from_median(shifts).items()
+    }
 
 
 def margin_limit(settings: ContributionsGateSettings, median_margin: float) -> float:
@@ -180,9 +164,13 @@ def contributions_gate(settings: ContributionsGateSettings) -> Gate:
         if (undecided := unjudged(settings, evidence, site_items)) is not None:
             return undecided
         per_site = shortfall_figures(site_items)
-        by_answer = counterfactual_figures(site_items) if settings.swaps else {}
-        if settings.swaps and not by_answer:
-            return outcome(settings, False, {"scored": len(per_site)}, "cannot judge: no question holds a swap")
+        swapped = 0
+        if settings.swaps:
+            swapped, shifts = counterfactual_figures(site_items)
+            if not shifts:
+                return outcome(settings, False, {"scored": len(per_site)}, "cannot judge: no question holds a swap")
+            for site, shift in shifts.items():
+                per_site[site].update(shift)
         any_site = next(iter(per_site.values()))
         median_margin = any_site["margin"] + any_site["margin_shortfall"]  # the per-question median's mean
         limits = {"margin": margin_limit(settings, median_margin), "likelihood": settings.max_likelihood_shortfall}
@@ -194,16 +182,21 @@ def contributions_gate(settings: ContributionsGateSettings) -> Gate:
                 if bound > allowed:
                     why = f"{score} clearly over {round(allowed, 3)} under the median site"
                     strays.setdefault(site, []).append(why)
+            if swapped:
+                bound = site_figures["counterfactual_excess"] - z * site_figures["counterfactual_standard_error"]
+                site_figures["counterfactual_bound"] = bound
+                if bound > settings.max_counterfactual_excess:
+                    limit = settings.max_counterfactual_excess
+                    why = f"margin shift under the swap clearly over {limit} above the median site"
+                    strays.setdefault(site, []).append(why)
         figures = {
             "scored": len(per_site),
             "judged": True,
             "median_margin": median_margin,
             "margin_limit": limits["margin"],
+            "swapped": swapped,
             "sites": per_site,
         }
-        if by_answer:
-            judge_counterfactual(settings, by_answer, scores, strays)
-            figures["counterfactual"] = by_answer
         if settings.groups:
             figures["groups"] = judge_groups(settings, site_items, strays)
         figures["strays"] = sorted(strays)
