@@ -558,20 +558,20 @@ def test_contributions_gate_catches_a_site_whose_margin_moves_when_the_descripto
         "site-s": swapped(-1.0, -0.8, -1.0, -1.2, None),  # 2, 1.8, 2, 2.2: it answers by the descriptor
     }
     # Per-question median shifts 0.1, 0.2, 0.2, 0.1. Site s's excesses 1.9, 1.6, 1.8, 2.1: mean 1.85, SE 0.10408.
-    # Three whole-set scores: z = z(1 − 0.01 / 3) = 2.7131, bound 1.85 − 0.28238 = 1.5676. Its margins as asked
-    # equal the others': only the swap shows it.
+    # A test of its own: z = z(0.99) = 2.3263, bound 1.85 − 0.24213 = 1.6079. Its margins as asked equal the
+    # others': only the swap shows it.
     evidence = _evidence(sites=tuple(site_items), site_items=site_items)
     caught = _gate("contributions", swaps={"woman": "man"})(evidence)
     figures = caught["figures"]
     assert figures["swapped"] == 4 and figures["strays"] == ["site-s"]
     assert figures["sites"]["site-s"]["counterfactual_shift"] == pytest.approx(2.0)
     assert figures["sites"]["site-s"]["counterfactual_excess"] == pytest.approx(1.85)
-    assert figures["sites"]["site-s"]["counterfactual_bound"] == pytest.approx(1.5676, abs=1e-4)
+    assert figures["sites"]["site-s"]["counterfactual_bound"] == pytest.approx(1.6079, abs=1e-4)
     assert figures["sites"]["site-a"]["counterfactual_excess"] == pytest.approx(-0.05)
     assert figures["sites"]["site-b"]["counterfactual_excess"] == pytest.approx(-0.1)
     assert caught["reason"] == "site-s: margin shift under the swap clearly over 0.3 above the median site"
-    assert _gate("contributions", swaps={"woman": "man"}, max_counterfactual_excess=1.57)(evidence)["passed"]
-    assert _gate("contributions", swaps={"woman": "man"}, max_counterfactual_excess=1.56)(evidence)["passed"] is False
+    assert _gate("contributions", swaps={"woman": "man"}, max_counterfactual_excess=1.61)(evidence)["passed"]
+    assert _gate("contributions", swaps={"woman": "man"}, max_counterfactual_excess=1.60)(evidence)["passed"] is False
     unswapped = _gate("contributions")(evidence)  # no swaps: the shift is not judged
     assert unswapped["passed"] and "counterfactual_bound" not in unswapped["figures"]["sites"]["site-s"]
     # Swaps asked for, but no question held a descriptor: the gate cannot judge, and fails closed.
@@ -580,6 +580,9 @@ def test_contributions_gate_catches_a_site_whose_margin_moves_when_the_descripto
     assert not blind["passed"] and blind["reason"] == "cannot judge: no question holds a swap"
     with pytest.raises(ConfigError, match=r"gates\.contributions\.max_counterfactual_excess"):
         load_config(None, ["gates.contributions.max_counterfactual_excess=0"])
+    for swaps in ("{woman = ''}", "{woman = 'man', man = 'woman'}"):
+        with pytest.raises(ConfigError, match=r"gates\.contributions\.swaps"):
+            load_config(None, [f"gates.contributions.swaps={swaps}"])
 
 
 def test_contributions_gate_catches_wording_appended_to_every_answer_by_its_likelihood():

@@ -21,7 +21,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from evaluation.gates.noise import z_score
 from evaluation.gates.per_site import gaps_from_median, unjudged
@@ -42,10 +42,20 @@ class ContributionsGateSettings(GateSettings):
     swaps: dict[str, str] = Field(default_factory=dict)  # descriptor -> counterpart, swapped both ways: also judge
     # how far each question's margin moves when they are swapped (empty: not judged)
     max_counterfactual_excess: float = Field(0.3, gt=0.0)  # mean |margin shift| (nats) over the median site's
-    confidence: float = Field(0.99, ge=0.5, lt=1.0)  # one-sided, for the whole and for the groups each
+    confidence: float = Field(0.99, ge=0.5, lt=1.0)  # one-sided, for the whole, the groups and the swap each
 
     def judges_sites(self) -> bool:
         return True
+
+    @field_validator("swaps")
+    @classmethod
+    def _distinct_descriptors(cls, swaps: dict[str, str]) -> dict[str, str]:
+        words = [word.strip().casefold() for pair in swaps.items() for word in pair]
+        if not all(words):
+            raise ValueError("a descriptor or counterpart is empty")
+        if len(set(words)) < len(words):
+            raise ValueError("a descriptor appears twice (swapped both ways, each may be named once)")
+        return swaps
 
 
 def _shared_questions(site_items: Mapping[str, ItemResults]) -> list[int]:
@@ -156,8 +166,8 @@ def judge_groups(
 @register_gate("contributions", ContributionsGateSettings)
 def contributions_gate(settings: ContributionsGateSettings) -> Gate:
     """Rejects a candidate holding a site whose own adapter answers clearly worse than the round's median site."""
-    scores = len(SCORES) + bool(settings.swaps)
-    z = z_score(1 - (1 - settings.confidence) / scores)  # any whole-set score may convict: Bonferroni over them
+    z = z_score(1 - (1 - settings.confidence) / len(SCORES))  # either score may convict: Bonferroni over both
+    z_swap = z_score(settings.confidence)  # the move under the swap: a test of its own, as the groups are a family
 
     def judge(evidence: RoundEvidence) -> dict:
         site_items = evidence.site_items or {}
@@ -183,7 +193,7 @@ def contributions_gate(settings: ContributionsGateSettings) -> Gate:
                     why = f"{score} clearly over {round(allowed, 3)} under the median site"
                     strays.setdefault(site, []).append(why)
             if swapped:
-                bound = site_figures["counterfactual_excess"] - z * site_figures["counterfactual_standard_error"]
+                bound = site_figures["counterfactual_excess"] - z_swap * site_figures["counterfactual_standard_error"]
                 site_figures["counterfactual_bound"] = bound
                 if bound > settings.max_counterfactual_excess:
                     limit = settings.max_counterfactual_excess
