@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.damage import Damage, measure
+from bench.damage import SEX_SWAP, Damage, measure
 from bench.gate_rounds import count_rounds, gate_time
 from bench.runs import DEMO_CONFIG, simulate
 from contract.run_config import load_config
@@ -44,7 +44,7 @@ GATES = {  # the demo's, probes, per-site: name -> its table's settings beyond t
     "privacy": "",
     "safety": "",
     "updates": "",
-    "contributions": "swaps = {woman = 'man'}",  # the descriptors' sex words, as bench.damage swaps them
+    "contributions": f"swaps = {{{', '.join(f'{word} = {other!r}' for word, other in SEX_SWAP.items())}}}",
     "leakage": "",
 }
 
