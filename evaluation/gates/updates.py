@@ -1,12 +1,20 @@
 """The updates gate: each site's update against the others' (its size against the median, its direction against
-the mean of the rest), so that a scaled, noisy or reversed update is caught before its effect shows in accuracy.
+the mean of the rest), so that a scaled, noisy, reversed or overtrained update is caught before its effect shows in
+accuracy.
 
 Direction is judged only against others that agree among themselves, and only while the learning rate is not near
 zero. Late in a run, with the rate decayed, honest updates are small and point where their own site's data pull
 the converged model: measured on the hospital demo with three sites left, two honest sites agreed at 0.46 and the
 third pointed away at -0.55 in the last round (rate share 0.006), which is what a reversed update looks like; an
 update that small can reverse little. Nor is there anyone to agree with when only two updates are left, and no
-telling which of a pair is the reversed one. Size is judged in every round."""
+telling which of a pair is the reversed one.
+
+Size is judged in every round against `max_norm_ratio`, and while the rate is not near zero against the tighter
+`max_norm_ratio_learning`: sites that train the same steps at the same rate make updates of nearly one size (on the
+hospital demo, 507 distinct honest site-rounds at rate share >= 0.1 over three data seeds stayed within 1.19 of the
+median), while a site that trains more steps to teach a bias in fewer rounds makes a larger one (4x the steps:
+1.41-1.57 in its first round, 1.9-2.9 later). Late in a run honest sizes spread (up to 1.47 in a last round at rate
+share 0.006)."""
 
 from __future__ import annotations
 
@@ -15,7 +23,7 @@ import statistics
 from collections.abc import Mapping
 
 import torch
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from evaluation.gates.registry import Gate, GateSettings, RoundEvidence, outcome, register_gate
 
@@ -26,12 +34,21 @@ class UpdatesGateSettings(GateSettings):
     """`[gates.updates]`: how far a site's update may stray from the round's other updates."""
 
     max_norm_ratio: float = Field(3.0, gt=1.0)  # a site's update norm over the median norm of the round's updates
+    max_norm_ratio_learning: float = Field(1.3, gt=1.0)  # the same, while the rate share is >= min_rate_share
     min_cosine: float = Field(-0.2, ge=-1.0, lt=1.0)  # cosine of a site's update to the mean of the others' updates
     min_agreement: float = Field(0.2, gt=0.0, lt=1.0)  # the others' mean pairwise cosine for direction to be judged
     min_rate_share: float = Field(0.1, ge=0.0, le=1.0)  # the round's mean rate over the peak for direction to be judged
 
     def judges_sites(self) -> bool:
         return True
+
+    @field_validator("max_norm_ratio_learning")
+    @classmethod
+    def _within_max_norm_ratio(cls, value: float, info: ValidationInfo) -> float:
+        ceiling = info.data.get("max_norm_ratio", value)
+        if value > ceiling:
+            raise ValueError(f"{value} is over max_norm_ratio ({ceiling}), the limit in every round")
+        return value
 
 
 def flat_update(update: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -69,12 +86,13 @@ def update_figures(updates: Mapping[str, Mapping[str, torch.Tensor]]) -> dict[st
     return figures
 
 
-def _stray_reason(figures: dict, settings: UpdatesGateSettings, direction_judged: bool) -> str | None:
-    """Why one site's update strays, or None."""
-    if figures["norm_ratio"] > settings.max_norm_ratio:
-        return f"norm {figures['norm_ratio']:.2f}x median"
+def _stray_reason(figures: dict, settings: UpdatesGateSettings, learning: bool) -> str | None:
+    """Why one site's update strays, or None (learning: the rate share is at least min_rate_share)."""
+    limit = settings.max_norm_ratio_learning if learning else settings.max_norm_ratio
+    if figures["norm_ratio"] > limit:
+        return f"norm {figures['norm_ratio']:.2f}x median (limit {limit:g})"
     agreement = figures["agreement"]
-    if not direction_judged or agreement is None or agreement < settings.min_agreement:
+    if not learning or agreement is None or agreement < settings.min_agreement:
         return None
     if figures["cosine"] >= settings.min_cosine:
         return None
@@ -92,8 +110,8 @@ def updates_gate(settings: UpdatesGateSettings) -> Gate:
         if len(updates) < MIN_UPDATES:
             return outcome(settings, False, {"updates": len(updates)}, f"cannot judge: {len(updates)} update(s)")
         per_site = update_figures(updates)
-        direction_judged = evidence.rate_share >= settings.min_rate_share
-        reasons = {site: _stray_reason(figures, settings, direction_judged) for site, figures in per_site.items()}
+        learning = evidence.rate_share >= settings.min_rate_share
+        reasons = {site: _stray_reason(figures, settings, learning) for site, figures in per_site.items()}
         strays = {site: reason for site, reason in reasons.items() if reason is not None}
         figures = {
             "updates": len(per_site),
@@ -101,7 +119,8 @@ def updates_gate(settings: UpdatesGateSettings) -> Gate:
             "max_norm_ratio": max(f["norm_ratio"] for f in per_site.values()),
             "min_cosine": min(f["cosine"] for f in per_site.values()),
             "rate_share": evidence.rate_share,
-            "direction_judged": direction_judged,
+            "direction_judged": learning,
+            "norm_limit": settings.max_norm_ratio_learning if learning else settings.max_norm_ratio,
             "strays": sorted(strays),
         }
         return outcome(settings, not strays, figures, "; ".join(f"{site}: {why}" for site, why in strays.items()))
