@@ -1,5 +1,6 @@
 """Which site's update made a round's aggregate fail: the aggregate without the sites a failing gate named (the
-updates and contributions gates name their strays), else leave-one-site-out aggregates, each judged by the gates."""
+per-site gates name their strays), each alone and then together, else leave-one-site-out aggregates, each judged by
+the gates."""
 
 from __future__ import annotations
 
@@ -82,6 +83,16 @@ def _trial(
     return Trial(left_out, sites, state, assessment, verdict, snapshot(strategy))
 
 
+def _named_first(named: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The left-out sets to try first: each named site alone, then all of them.
+
+    A per-site gate judges each site against the round's median site, so one stray can move that median far enough
+    for an honest site to look like a stray too; without the real stray, the honest site is judged against honest
+    peers again and the fewest suspects are convicted."""
+    alone = [(site,) for site in named]
+    return alone if len(named) == 1 else [*alone, named]
+
+
 def attribute(
     strategy: Strategy,
     server_round: int,
@@ -92,24 +103,28 @@ def attribute(
 ) -> Attribution:
     """Find the sites whose updates made the round fail; the strategy ends as it began.
 
-    First the sites a failing gate named: if the aggregate without them passes, they are the suspects. Otherwise
-    leave each site out in turn: the suspect is the left-out site whose trial passes with the highest accuracy
-    (ties: the first site by name); none when no trial passes, or when too few updates would be left.
+    First the sites a failing gate named, each alone and then together: the first set whose absence makes the
+    aggregate pass is the suspects. Otherwise leave each site out in turn: the suspect is the left-out site whose
+    trial passes with the highest accuracy (ties: the first site by name); none when no trial passes, or when too
+    few updates would be left.
     """
     saved = snapshot(strategy)
     trials: list[Trial] = []
     try:
         named = tuple(sorted(set(named) & {reply_site(reply) for reply in replies}))
-        if named and len(replies) - len(named) >= min_updates:
-            trial = _trial(strategy, saved, server_round, replies, named, judge)
+        for left_out in _named_first(named) if named else []:
+            if len(replies) - len(left_out) < min_updates:
+                continue
+            trial = _trial(strategy, saved, server_round, replies, left_out, judge)
             trials.extend([trial] if trial is not None else [])
             if trial is not None and trial.verdict.accepted:
-                return Attribution(named, tuple(trials))
+                return Attribution(left_out, tuple(trials))
         if len(replies) - 1 < min_updates:
             reason = f"{len(replies)} updates: leaving one out leaves fewer than {min_updates}"
             return Attribution((), tuple(trials), reason)
+        judged = {trial.left_out for trial in trials}
         for site in sorted(reply_site(reply) for reply in replies):
-            if (site,) != named:  # a single named site's trial is already judged
+            if (site,) not in judged:  # a named site's trial is already judged
                 trial = _trial(strategy, saved, server_round, replies, (site,), judge)
                 trials.extend([trial] if trial is not None else [])
     finally:

@@ -278,11 +278,28 @@ def test_attribution_tries_the_sites_a_gate_named_first_and_else_leaves_each_out
     assert named.suspects == ("site-1",) and [trial.left_out for trial in named.trials] == [("site-1",)]
     assert named.accepted.sites == ("site-0", "site-2", "site-3") and "site-1" in named.record()["trials"]
     wrong = attribute(built, 1, _round_replies(), 2, _magnitude_judge, named=("site-0", "site-2"))
-    assert [trial.left_out for trial in wrong.trials] == [("site-0", "site-2"), *[(f"site-{i}",) for i in range(4)]]
+    tried = [trial.left_out for trial in wrong.trials]
+    assert tried == [("site-0",), ("site-2",), ("site-0", "site-2"), ("site-1",), ("site-3",)]
     assert wrong.suspects == ("site-1",) and wrong.record()["trials"]["site-0,site-2"]["passed"] is False
     single = attribute(built, 1, _round_replies(), 2, _magnitude_judge, named=("site-0",))
     assert [trial.left_out for trial in single.trials] == [(f"site-{i}",) for i in range(4)]  # site-0 judged once
     assert single.suspects == ("site-1",)
+
+
+def test_attribution_convicts_the_fewest_named_sites_whose_absence_passes(task_identity):
+    built = build_strategy(load_config(None, ["federation.sites=4"]))
+    built.current_arrays = {"w": np.zeros(3, dtype=np.float32)}
+    # site-3 named too, as an honest site is when a stray moves the median: without site-1 alone the round passes.
+    pushed = attribute(built, 1, _round_replies(), 2, _magnitude_judge, named=("site-3", "site-1"))
+    assert pushed.suspects == ("site-1",) and [trial.left_out for trial in pushed.trials] == [("site-1",)]
+    assert pushed.accepted.sites == ("site-0", "site-2", "site-3")
+    # Two huge updates: neither absence alone passes (|1 + 1.2 + 1000| / 3 and |1 - 1000 + 1.2| / 3), both together do.
+    values = {"site-0": 1.0, "site-1": -1000.0, "site-2": 1.2, "site-3": 1000.0}
+    replies = [_reply(site, value, node) for node, (site, value) in enumerate(values.items(), start=1)]
+    both = attribute(built, 1, replies, 2, _magnitude_judge, named=("site-1", "site-3"))
+    assert [trial.left_out for trial in both.trials] == [("site-1",), ("site-3",), ("site-1", "site-3")]
+    assert both.suspects == ("site-1", "site-3") and both.accepted.sites == ("site-0", "site-2")
+    torch.testing.assert_close(both.accepted.state["w"], torch.full((3,), 1.1))
 
 
 def test_attribution_trials_leave_the_server_optimizer_as_it_was(task_identity):
@@ -394,6 +411,21 @@ def test_updates_gate_judges_direction_only_while_the_rate_is_not_near_zero():
     assert not scaled_late["passed"] and scaled_late["figures"]["strays"] == ["site-1"]
 
 
+def test_updates_gate_judges_size_tighter_while_the_rate_is_not_near_zero():
+    # Norms: site-0 sqrt(2) = 1.4142, site-2 sqrt(1.68) = 1.2961, site-3 sqrt(2.02) = 1.4213, site-1 sqrt(4.5) = 2.1213;
+    # median (1.4142 + 1.4213) / 2 = 1.41775, so site-1 (trained longer) stands at 1.4962.
+    gate = _gate("updates", min_rate_share=0.1)
+    overtrained = _updates({**HONEST, "site-1": [1.5, 1.5, 0.0]})
+    caught = gate(_evidence(updates=overtrained, rate_share=0.1))
+    assert not caught["passed"] and caught["figures"]["strays"] == ["site-1"]
+    assert caught["reason"] == "site-1: norm 1.50x median (limit 1.3)" and caught["figures"]["norm_limit"] == 1.3
+    assert caught["figures"]["sites"]["site-1"]["norm_ratio"] == pytest.approx(2.12132 / 1.41775, abs=1e-4)
+    late = gate(_evidence(updates=overtrained, rate_share=0.09))  # rate near zero: the limit in every round, 3.0
+    assert late["passed"] and late["figures"]["norm_limit"] == 3.0
+    assert _gate("updates", max_norm_ratio_learning=1.5)(_evidence(updates=overtrained))["passed"]
+    assert not _gate("updates", max_norm_ratio_learning=1.49)(_evidence(updates=overtrained))["passed"]
+
+
 def test_rate_share_is_the_mean_scheduled_rate_over_the_peak():
     cosine = TrainSettings(local_steps=2, learning_rate=0.01)  # steps at progress 0 and 1/4 of the run
     assert rate_share(cosine, round_span(1, 2)) == pytest.approx((1.0 + 0.5 * (1 + math.cos(math.pi / 4))) / 2)
@@ -438,6 +470,10 @@ def test_an_enforcing_updates_gate_is_refused_under_central_dp():
         load_config(None, ["gates.updates.min_agreement=0.0"])
     with pytest.raises(ConfigError, match=r"gates\.updates\.min_rate_share"):
         load_config(None, ["gates.updates.min_rate_share=1.5"])
+    with pytest.raises(ConfigError, match=r"gates\.updates\.max_norm_ratio_learning: .*over max_norm_ratio \(2\.0\)"):
+        load_config(None, ["gates.updates={max_norm_ratio = 2.0, max_norm_ratio_learning = 2.5}"])
+    with pytest.raises(ConfigError, match=r"gates\.updates\.max_norm_ratio_learning"):
+        load_config(None, ["gates.updates.max_norm_ratio_learning=1.0"])
 
 
 def _margins(*margins: float | None, likelihoods: tuple[float, ...] = ()) -> ItemResults:
