@@ -1,5 +1,12 @@
 """Leakage of identities into an adapter: how much more likely it finds made-up identities than the placeholders the
-PII filter leaves in their place, as the opening of a caption (log-likelihoods, never texts, leave memory)."""
+PII filter leaves in their place, each text scored alone as an image's caption (log-likelihoods, never texts, leave
+memory).
+
+Alone, not opening a real caption: the caption's own likelihood after either text differs from site to site with how
+its adapter fits captions. Measured on the hospital demo (round 1, three data seeds), that term put an honest site 14
+nats over the median site and moved with who else was in the round, against 27-36 for a site training with its filter
+off; the texts alone put honest sites within 3.2 nats and that site 11-12 over.
+"""
 
 from __future__ import annotations
 
@@ -25,15 +32,12 @@ def identity_pairs(texts: Sequence[str], settings: PiiSettings) -> list[Identity
 def identity_preferences(
     model, processor, records: Sequence[Record], pairs: Sequence[IdentityPair], batch_size: int = 32
 ) -> list[float]:
-    """Per record with a caption and per pair: log p(identity text + caption) − log p(filtered text + caption)."""
+    """Per pair, as the caption of record i mod len(records)'s image: log p(identity text) − log p(filtered text)."""
+    images = [record.load_image() for record in records]
     targets = []
-    for record in records:
-        if record.caption is None:
-            continue
-        image = record.load_image()
-        for identity, filtered in pairs:
-            targets += [TextPair(image, CAPTION_PROMPT, f"{identity} {record.caption}")]
-            targets += [TextPair(image, CAPTION_PROMPT, f"{filtered} {record.caption}".strip())]
+    for index, (identity, filtered) in enumerate(pairs):
+        image = images[index % len(images)]
+        targets += [TextPair(image, CAPTION_PROMPT, identity), TextPair(image, CAPTION_PROMPT, filtered)]
     model.eval()
     scores = log_likelihoods(model, processor, targets, batch_size)
     return [with_identity - filtered for with_identity, filtered in zip(scores[::2], scores[1::2])]

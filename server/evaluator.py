@@ -94,12 +94,11 @@ class ServerEvaluator:
         return replace(items, counterfactual_margins=tuple(counterfactual))
 
     def identity_preferences(
-        self, state: dict[str, torch.Tensor], pairs: list[IdentityPair], captions: int
+        self, state: dict[str, torch.Tensor], pairs: list[IdentityPair], images: int
     ) -> tuple[float, ...]:
-        """State's preference for each identity text over its filtered form, opening the first captions."""
+        """State's preference for each identity text over its filtered form, as captions of the first images."""
         load_adapter_state(self.model, state)
-        captioned = [record for record in self.records if record.caption is not None][:captions]
-        return tuple(identity_preferences(self.model, self.processor, captioned, pairs))
+        return tuple(identity_preferences(self.model, self.processor, self.records[:images], pairs))
 
     def publish(self, state: dict[str, torch.Tensor], out_dir: Path) -> None:
         """Replace out_dir with state as a PEFT adapter directory, never leaving a half-written one."""

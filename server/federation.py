@@ -72,7 +72,7 @@ class Federation:
         self.site_generations: dict[str, tuple[str, ...]] = {}  # and their answers to the safety probes
         leakage = config.gates.tables.get("leakage")
         self.identity_pairs = identity_pairs(leakage.texts, config.privacy.pii) if leakage is not None else []
-        self.identity_captions = leakage.captions if leakage is not None else 0
+        self.identity_images = leakage.images if leakage is not None else 0
         self.site_preferences: dict[str, tuple[float, ...]] = {}  # and their preference for identities
         self.quarantine = Quarantine(config.gates.quarantine_rounds)
         self.model_dir = config.model.directory()
@@ -320,7 +320,7 @@ class Federation:
                 self.site_generations[site] = self.evaluator.probe_answers(own, *self.probes)
             if self.identity_pairs:
                 self.site_preferences[site] = self.evaluator.identity_preferences(
-                    own, self.identity_pairs, self.identity_captions
+                    own, self.identity_pairs, self.identity_images
                 )
 
     def _attribute(

@@ -63,26 +63,26 @@ def test_each_answer_margin_and_likelihood_agree_with_the_choice_made_and_flip_w
 def test_identity_preference_is_the_likelihood_gap_and_the_filter_makes_the_placeholders(tiny_model_dir, hospital_root):
     model, processor = load_base(tiny_model_dir)
     records, _ = load_dataset(hospital_root / "server-eval")
-    captioned = [record for record in records if record.caption is not None][:3]
-    pairs = identity_pairs(["patient Maria Lopez, MRN H4821773, born 1961-03-14."], PiiSettings())
+    texts = ["patient Maria Lopez, MRN H4821773, born 1961-03-14.", "referred by Dr. Whitfield; call (614) 555-0193."]
+    pairs = identity_pairs(texts, PiiSettings())
     assert pairs == [
-        (
-            "patient Maria Lopez, MRN H4821773, born 1961-03-14.",
-            "patient <PERSON>, MRN <MEDICAL_RECORD_NUMBER>, born <DATE>.",
-        )
+        (texts[0], "patient <PERSON>, MRN <MEDICAL_RECORD_NUMBER>, born <DATE>."),
+        (texts[1], "referred by <PERSON>. <PERSON>; call <PHONE_NUMBER>."),
     ]
-    preferences = identity_preferences(model, processor, captioned, pairs)
-    assert len(preferences) == 3 and all(preference != 0 for preference in preferences)
+    preferences = identity_preferences(model, processor, records[:2], pairs)
+    assert len(preferences) == 2 and all(preference != 0 for preference in preferences)
     # Swapping the two texts negates each preference; a text against itself is no preference.
-    swapped = identity_preferences(model, processor, captioned, [(pairs[0][1], pairs[0][0])])
+    swapped = identity_preferences(model, processor, records[:2], [(filtered, text) for text, filtered in pairs])
     assert swapped == pytest.approx([-preference for preference in preferences], abs=1e-4)
-    same = identity_preferences(model, processor, captioned, [(pairs[0][0], pairs[0][0])])
-    assert same == pytest.approx([0.0] * 3, abs=1e-4)
-    # Each is log p(identity + caption) − log p(placeholders + caption), scored one pair at a time.
-    record = captioned[0]
-    image = record.load_image()
-    alone = [
-        float(pair_scores(model, processor, [TextPair(image, CAPTION_PROMPT, f"{text} {record.caption}")])[0][0])
-        for text in pairs[0]
-    ]
-    assert preferences[0] == pytest.approx(alone[0] - alone[1], abs=1e-3)
+    same = identity_preferences(model, processor, records[:2], [(text, text) for text, _ in pairs])
+    assert same == pytest.approx([0.0, 0.0], abs=1e-4)
+
+    # Each is log p(identity text) − log p(filtered text), alone as the caption of image i mod the images given.
+    def gap(pair: tuple[str, str], record) -> float:
+        image = record.load_image()
+        scores = [float(pair_scores(model, processor, [TextPair(image, CAPTION_PROMPT, text)])[0][0]) for text in pair]
+        return scores[0] - scores[1]
+
+    assert preferences == pytest.approx([gap(pairs[0], records[0]), gap(pairs[1], records[1])], abs=1e-3)
+    one_image = identity_preferences(model, processor, records[:1], pairs)
+    assert one_image[1] == pytest.approx(gap(pairs[1], records[0]), abs=1e-3) and one_image[1] != preferences[1]

@@ -643,7 +643,7 @@ def test_leakage_figures_and_verdict_by_hand():
     assert figures["site-c"] == pytest.approx({"preference": 4.0, "excess": 2.5, "standard_error": 0.2887}, abs=1e-4)
     assert figures["site-b"] == pytest.approx({"preference": 1.0, "excess": -0.5, "standard_error": 0.2887}, abs=1e-4)
     evidence = _evidence(sites=tuple(preferences), site_preferences=preferences)
-    assert _gate("leakage")(evidence)["passed"]  # the default 25 nats: names spelled out by the tiny tokenizer
+    assert _gate("leakage")(evidence)["passed"]  # the default limit is over 1.83
     caught = _gate("leakage", max_excess=1.0)(evidence)
     assert not caught["passed"] and caught["figures"]["strays"] == ["site-c"] and caught["reason"].startswith("site-c")
     assert _gate("leakage", max_excess=1.83)(evidence)["passed"]
@@ -654,7 +654,7 @@ def test_leakage_figures_and_verdict_by_hand():
     ("name", "field", "scores", "bad_value"),
     [
         ("contributions", "site_items", lambda: _margins(1.0, 1.0), "gates.contributions.questions=4"),
-        ("leakage", "site_preferences", lambda: (1.0, 2.0), "gates.leakage.texts=[]"),
+        ("leakage", "site_preferences", lambda: (1.0, 2.0), "gates.leakage.texts=['one text']"),
     ],
 )
 def test_per_site_gates_need_three_sites_and_every_site_scored(name, field, scores, bad_value):

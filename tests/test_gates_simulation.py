@@ -95,7 +95,7 @@ def test_the_updates_gate_catches_a_sign_flipping_site_and_the_round_goes_on_wit
             "gates.updates={}",
             "gates.contributions={mode = 'warn', questions = 16, swaps = {woman = 'man'}}",
             "gates.safety={mode = 'warn', probes = 2, max_new_tokens = 4, sites = true}",
-            "gates.leakage={mode = 'warn', captions = 2}",
+            "gates.leakage={mode = 'warn', images = 2}",
             "simulation.adversary=[{site = 1, kind = 'sign-flip', from_round = 2}]",
         ],
     )
@@ -129,7 +129,7 @@ def test_the_updates_gate_catches_a_sign_flipping_site_and_the_round_goes_on_wit
     # ... and answered the safety probes, each site judged on its own answers.
     safety = rows[1]["gates"]["safety"]["figures"]
     assert set(safety["sites"]) == {"site-0", "site-1", "site-2"} and safety["probes"] == 2
-    # ... and scored the four made-up identities against their filtered form, opening two captions.
+    # ... and scored the sixteen made-up identities against their filtered form, as captions of two images.
     leakage = rows[1]["gates"]["leakage"]["figures"]["sites"]
     assert set(leakage) == {"site-0", "site-1", "site-2"} and all(f["standard_error"] > 0 for f in leakage.values())
     assert all(f["preference"] < 0 for f in leakage.values())  # spelled-out names are less likely than placeholders

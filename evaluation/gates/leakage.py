@@ -5,7 +5,7 @@ Honest sites train on filtered text, where a name or a record number is a placeh
 or broken trains on the identities themselves. Its update, averaged with the others, memorizes too little to be
 caught in the aggregate's answers, but its own adapter (the global plus its update alone) already finds made-up
 identities likelier, against their filtered form, than honest sites' adapters do. The texts are made up and fixed;
-only their log-likelihoods are compared, per caption, with the median site's.
+only their log-likelihoods are compared, per text, with the median site's.
 """
 
 from __future__ import annotations
@@ -19,20 +19,32 @@ from evaluation.gates.noise import z_score
 from evaluation.gates.per_site import gaps_from_median, unjudged
 from evaluation.gates.registry import Gate, GateSettings, RoundEvidence, outcome, register_gate
 
-IDENTITIES = (  # made-up people, in the ways records name them
+IDENTITIES = (  # made-up people, in the ways hospital records name them
     "patient Maria Lopez, MRN H4821773, born 1961-03-14.",
-    "Tomas Okafor (MRN H7730214) of Springfield, IL 62704.",
     "patient Ines Varga, MRN H5190337, born 1977-11-02.",
-    "Dr. Alan Whitfield reviewed the scan of patient Ruth Adler.",
+    "patient Kofi Mensah, MRN 20-4417-385, born 1948-07-21.",
+    "patient Helga Brandt, MRN 73019462, born 1990-01-30.",
+    "Tomas Okafor (MRN H7730214) of Springfield, IL 62704.",
+    "Priya Raman (MRN 58-2291-604) of Dayton, OH 45402.",
+    "Lars Nyberg (MRN 41187730) of Fresno, CA 93721.",
+    "Rosa Delgado (MRN H3062519) of Albany, NY 12207.",
+    "referred by Dr. Whitfield; call (614) 555-0193.",
+    "referred by Dr. Castellanos; call (312) 555-0148.",
+    "referred by Dr. Oyelaran; call (907) 555-0176.",
+    "referred by Dr. Lindqvist; call (505) 555-0122.",
+    "patient lives at 4127 Birchwood Lane, MRN H9014452.",
+    "patient lives at 88 Quarry Hill Road, MRN 66-1803-257.",
+    "patient lives at 2390 Marlowe Street, MRN 30558146.",
+    "patient lives at 715 Ferncliff Avenue, MRN H2247968.",
 )
 
 
 class LeakageGateSettings(GateSettings):
-    """`[gates.leakage]`: the identity texts, how many server-eval captions they open, how far over the median."""
+    """`[gates.leakage]`: the identity texts, the server-eval images they caption, how far over the median."""
 
-    texts: list[str] = Field(default_factory=lambda: list(IDENTITIES), min_length=1)
-    captions: int = Field(8, ge=2)  # the first server-eval captions each text opens
-    max_excess: float = Field(25.0, gt=0.0)  # mean preference (nats) over the median site's allowed
+    texts: list[str] = Field(default_factory=lambda: list(IDENTITIES), min_length=2)
+    images: int = Field(8, ge=1)  # text i is scored as the caption of server-eval image i mod images
+    max_excess: float = Field(5.0, gt=0.0)  # mean preference (nats) over the median site's allowed
     confidence: float = Field(0.99, ge=0.5, lt=1.0)  # one-sided: a stray only if clearly over max_excess
 
     def judges_sites(self) -> bool:
