@@ -90,7 +90,7 @@ def _named_first(named: tuple[str, ...]) -> list[tuple[str, ...]]:
     for an honest site to look like a stray too; without the real stray, the honest site is judged against honest
     peers again and the fewest suspects are convicted."""
     alone = [(site,) for site in named]
-    return alone if len(named) == 1 else [*alone, named]
+    return alone if len(named) < 2 else [*alone, named]
 
 
 def attribute(
@@ -112,7 +112,7 @@ def attribute(
     trials: list[Trial] = []
     try:
         named = tuple(sorted(set(named) & {reply_site(reply) for reply in replies}))
-        for left_out in _named_first(named) if named else []:
+        for left_out in _named_first(named):
             if len(replies) - len(left_out) < min_updates:
                 continue
             trial = _trial(strategy, saved, server_round, replies, left_out, judge)

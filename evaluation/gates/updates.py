@@ -86,11 +86,10 @@ def update_figures(updates: Mapping[str, Mapping[str, torch.Tensor]]) -> dict[st
     return figures
 
 
-def _stray_reason(figures: dict, settings: UpdatesGateSettings, learning: bool) -> str | None:
+def _stray_reason(figures: dict, settings: UpdatesGateSettings, learning: bool, norm_limit: float) -> str | None:
     """Why one site's update strays, or None (learning: the rate share is at least min_rate_share)."""
-    limit = settings.max_norm_ratio_learning if learning else settings.max_norm_ratio
-    if figures["norm_ratio"] > limit:
-        return f"norm {figures['norm_ratio']:.2f}x median (limit {limit:g})"
+    if figures["norm_ratio"] > norm_limit:
+        return f"norm {figures['norm_ratio']:.2f}x median (limit {norm_limit:g})"
     agreement = figures["agreement"]
     if not learning or agreement is None or agreement < settings.min_agreement:
         return None
@@ -111,7 +110,8 @@ def updates_gate(settings: UpdatesGateSettings) -> Gate:
             return outcome(settings, False, {"updates": len(updates)}, f"cannot judge: {len(updates)} update(s)")
         per_site = update_figures(updates)
         learning = evidence.rate_share >= settings.min_rate_share
-        reasons = {site: _stray_reason(figures, settings, learning) for site, figures in per_site.items()}
+        norm_limit = settings.max_norm_ratio_learning if learning else settings.max_norm_ratio
+        reasons = {site: _stray_reason(figures, settings, learning, norm_limit) for site, figures in per_site.items()}
         strays = {site: reason for site, reason in reasons.items() if reason is not None}
         figures = {
             "updates": len(per_site),
@@ -120,7 +120,7 @@ def updates_gate(settings: UpdatesGateSettings) -> Gate:
             "min_cosine": min(f["cosine"] for f in per_site.values()),
             "rate_share": evidence.rate_share,
             "direction_judged": learning,
-            "norm_limit": settings.max_norm_ratio_learning if learning else settings.max_norm_ratio,
+            "norm_limit": norm_limit,
             "strays": sorted(strays),
         }
         return outcome(settings, not strays, figures, "; ".join(f"{site}: {why}" for site, why in strays.items()))
