@@ -45,6 +45,7 @@ bench: system $(STAMP)
 	$(VENV)/bin/python -m bench.deploy
 	$(VENV)/bin/python -m bench.audit
 	$(VENV)/bin/python -m bench.gates
+	$(VENV)/bin/python -m bench.attribution
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -156,6 +156,9 @@ def _default_gates() -> dict[str, GateSettings]:
     return validate_gate_settings(DEFAULT_GATES)
 
 
+FEDERATION_KEYS = ("quarantine", "quarantine_rounds", "group_testing_from")  # [gates] keys that are not gates
+
+
 class GatesSection(_Section):
     """`[gates]`: what happens to the culprits of a rejected round, beside the `[gates.<name>]` tables.
 
@@ -164,6 +167,7 @@ class GatesSection(_Section):
 
     quarantine: bool | None = None  # None: on, except under privacy.central (each trial would be a release)
     quarantine_rounds: int = Field(3, ge=1)
+    group_testing_from: int = Field(8, ge=2)  # this many updates or more: culprits searched by groups of sites
     tables: dict[str, SerializeAsAny[GateSettings]] = Field(default_factory=_default_gates)
 
     @model_validator(mode="before")
@@ -172,7 +176,7 @@ class GatesSection(_Section):
         """Federation-level keys stay; every other key is a gate table, validated by its gate's settings."""
         if not isinstance(data, dict):
             return data
-        own = {key: value for key, value in data.items() if key in ("quarantine", "quarantine_rounds")}
+        own = {key: value for key, value in data.items() if key in FEDERATION_KEYS}
         tables = {key: value for key, value in data.items() if key not in own}
         if "tables" in tables and isinstance(tables["tables"], dict) and len(tables) == 1:
             tables = tables["tables"]  # already split (a model_dump of this section)
@@ -233,7 +237,7 @@ class RunConfig(_Section):
                 )
         if central.enabled and self.gates.quarantine:
             raise ValueError(
-                "gates.quarantine: its leave-one-site-out trials would each be a release under privacy.central; "
+                "gates.quarantine: its attribution trials would each be a release under privacy.central; "
                 "set gates.quarantine = false"
             )
         return self

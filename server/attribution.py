@@ -1,6 +1,6 @@
 """Which site's update made a round's aggregate fail: the aggregate without the sites a failing gate named (the
-per-site gates name their strays), each alone and then together, else leave-one-site-out aggregates, each judged by
-the gates."""
+per-site gates name their strays), each alone and then together, else leave-one-site-out aggregates, or with many
+sites aggregates without groups of them (group testing), each judged by the gates."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from server.strategies import restore, snapshot
 
 # Judges an aggregate holding the named sites' updates.
 Judge = Callable[[dict[str, torch.Tensor], tuple[str, ...]], tuple[Assessment, Verdict]]
+# Whether the aggregate without the given sites passes (judged once per set).
+Passes = Callable[[tuple[str, ...]], bool]
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,49 @@ def _named_first(named: tuple[str, ...]) -> list[tuple[str, ...]]:
     return alone if len(named) < 2 else [*alone, named]
 
 
+def _split(sites: tuple[str, ...], parts: int) -> list[tuple[str, ...]]:
+    """sites in `parts` consecutive groups whose sizes differ by at most one."""
+    return [sites[len(sites) * part // parts : len(sites) * (part + 1) // parts] for part in range(parts)]
+
+
+def _passing_start(passes: Passes, sites: tuple[str, ...], min_updates: int) -> tuple[str, ...] | None:
+    """A left-out set whose absence passes: keep each half of the sites alone, then each quarter, and so on while
+    a group holds min_updates sites; the sites outside every passing group (else outside the first), or None."""
+    parts = 2
+    while len(sites) // parts >= min_updates:
+        clean = [group for group in _split(sites, parts) if passes(tuple(s for s in sites if s not in group))]
+        if clean:
+            outside = tuple(site for site in sites if not any(site in group for group in clean))
+            if len(clean) > 1 and passes(outside):
+                return outside
+            return tuple(site for site in sites if site not in clean[0])
+        parts *= 2
+    return None
+
+
+def _fewest_needed(passes: Passes, left_out: tuple[str, ...], candidates: tuple[str, ...]) -> tuple[str, ...]:
+    """The candidates that must be left out beside left_out for the aggregate to pass, given that leaving out all
+    of them does: halve the candidates, find those needed in the first half with the whole second half left out,
+    then those needed in the second half with only those (adaptive group testing, about 2 d log2 n trials)."""
+    if passes(left_out):
+        return ()
+    if len(candidates) == 1:
+        return candidates
+    first, second = _split(candidates, 2)
+    needed_first = _fewest_needed(passes, left_out + second, first)
+    return needed_first + _fewest_needed(passes, left_out + needed_first, second)
+
+
+def search_culprits(passes: Passes, sites: tuple[str, ...], min_updates: int, group_testing_from: int) -> None:
+    """Judge the left-out sets that find the culprits: each site alone with fewer than group_testing_from sites;
+    else by groups (_passing_start, then _fewest_needed), about 2 log2 n trials for one culprit among n."""
+    if len(sites) < group_testing_from:
+        for site in sites:
+            passes((site,))
+    elif (start := _passing_start(passes, sites, min_updates)) is not None:
+        passes(_fewest_needed(passes, (), start))
+
+
 def attribute(
     strategy: Strategy,
     server_round: int,
@@ -100,37 +145,47 @@ def attribute(
     min_updates: int,
     judge: Judge,
     named: tuple[str, ...] = (),
+    group_testing_from: int = 8,
 ) -> Attribution:
     """Find the sites whose updates made the round fail; the strategy ends as it began.
 
     First the sites a failing gate named, each alone and then together: the first set whose absence makes the
-    aggregate pass is the suspects. Otherwise leave each site out in turn: the suspect is the left-out site whose
-    trial passes with the highest accuracy (ties: the first site by name); none when no trial passes, or when too
-    few updates would be left.
+    aggregate pass is the suspects. Otherwise search_culprits: the suspects are the fewest sites whose absence
+    passed (ties: the highest accuracy, then the first by name); none when no trial passes, or when too few updates
+    would be left.
     """
     saved = snapshot(strategy)
-    trials: list[Trial] = []
+    sites = tuple(sorted(reply_site(reply) for reply in replies))
+    judged: dict[tuple[str, ...], Trial | None] = {}
+
+    def passes(left_out: tuple[str, ...]) -> bool:
+        left_out = tuple(sorted(left_out))
+        if not left_out or len(sites) - len(left_out) < min_updates:
+            return False  # nothing left out: the aggregate that failed; too few left: not judged
+        if left_out not in judged:
+            judged[left_out] = _trial(strategy, saved, server_round, replies, left_out, judge)
+        trial = judged[left_out]
+        return trial is not None and trial.verdict.accepted
+
     try:
-        named = tuple(sorted(set(named) & {reply_site(reply) for reply in replies}))
+        named = tuple(sorted(set(named) & set(sites)))
         for left_out in _named_first(named):
-            if len(replies) - len(left_out) < min_updates:
-                continue
-            trial = _trial(strategy, saved, server_round, replies, left_out, judge)
-            trials.extend([trial] if trial is not None else [])
-            if trial is not None and trial.verdict.accepted:
-                return Attribution(left_out, tuple(trials))
-        if len(replies) - 1 < min_updates:
-            reason = f"{len(replies)} updates: leaving one out leaves fewer than {min_updates}"
-            return Attribution((), tuple(trials), reason)
-        judged = {trial.left_out for trial in trials}
-        for site in sorted(reply_site(reply) for reply in replies):
-            if (site,) not in judged:  # a named site's trial is already judged
-                trial = _trial(strategy, saved, server_round, replies, (site,), judge)
-                trials.extend([trial] if trial is not None else [])
+            if passes(left_out):
+                return Attribution(left_out, _trials(judged))
+        if len(sites) - 1 < min_updates:
+            reason = f"{len(sites)} updates: leaving one out leaves fewer than {min_updates}"
+            return Attribution((), _trials(judged), reason)
+        search_culprits(passes, sites, min_updates, group_testing_from)
     finally:
         restore(strategy, saved)
-    passing = [trial for trial in trials if trial.verdict.accepted]
+    passing = [trial for trial in _trials(judged) if trial.verdict.accepted]
     if not passing:
-        return Attribution((), tuple(trials), "no single site's absence makes the aggregate pass")
-    best = max(passing, key=lambda trial: trial.assessment.summary["vqa_accuracy"])
-    return Attribution(best.left_out, tuple(trials))
+        absent = "single site's" if len(sites) < group_testing_from else "group's"
+        return Attribution((), _trials(judged), f"no {absent} absence makes the aggregate pass")
+    fewest = min(passing, key=lambda t: (len(t.left_out), -t.assessment.summary["vqa_accuracy"], t.left_out))
+    return Attribution(fewest.left_out, _trials(judged))
+
+
+def _trials(judged: dict[tuple[str, ...], Trial | None]) -> tuple[Trial, ...]:
+    """The trials judged so far, in the order they were judged."""
+    return tuple(trial for trial in judged.values() if trial is not None)

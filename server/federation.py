@@ -334,9 +334,8 @@ class Federation:
 
         failed = [result for result in row["gates"].values() if result.get("passed") is False]
         named = tuple(site for result in failed for site in result.get("figures", {}).get("strays", ()))
-        found = attribute(
-            self.strategy, server_round, valid, self.config.federation.min_train_nodes, judge_subset, named
-        )
+        min_updates, group_testing_from = self.config.federation.min_train_nodes, self.config.gates.group_testing_from
+        found = attribute(self.strategy, server_round, valid, min_updates, judge_subset, named, group_testing_from)
         row["attribution"] = found.record()
         trial = found.accepted
         if trial is None:

@@ -205,6 +205,7 @@ def test_a_raising_gate_rejects_the_round_and_records_the_error_type(monkeypatch
         ("gates.privacy.site_epsilon=0", "gates.privacy.site_epsilon"),
         ("gates.utility.mode='maybe'", "gates.utility.mode"),
         ("gates.quarantine_rounds=0", "gates.quarantine_rounds"),
+        ("gates.group_testing_from=1", "gates.group_testing_from"),
     ],
 )
 def test_bad_gate_config_names_the_key(override, key):
@@ -221,7 +222,13 @@ def test_central_dp_refuses_quarantine_and_turns_it_off_by_default():
 
 def test_gate_tables_and_federation_keys_round_trip_through_toml(tmp_path):
     config = load_config(
-        None, ["gates.quarantine=false", "gates.quarantine_rounds=5", "gates.utility.min_accuracy=0.25"]
+        None,
+        [
+            "gates.quarantine=false",
+            "gates.quarantine_rounds=5",
+            "gates.group_testing_from=12",
+            "gates.utility.min_accuracy=0.25",
+        ],
     )
     assert list(config.gates.tables) == ["utility"]  # with any table given, exactly the tables given
     assert load_config(None).gates.tables.keys() == {"utility", "bias", "privacy"}
@@ -229,7 +236,7 @@ def test_gate_tables_and_federation_keys_round_trip_through_toml(tmp_path):
     path.write_text(config.to_toml())
     again = load_config(path)
     assert again == config and again.gates.tables["utility"].min_accuracy == 0.25
-    assert (again.gates.quarantine, again.gates.quarantine_rounds) == (False, 5)
+    assert (again.gates.quarantine, again.gates.quarantine_rounds, again.gates.group_testing_from) == (False, 5, 12)
 
 
 def _reply(site: str, value: float | torch.Tensor, node: int) -> Message:
@@ -300,6 +307,48 @@ def test_attribution_convicts_the_fewest_named_sites_whose_absence_passes(task_i
     assert [trial.left_out for trial in both.trials] == [("site-1",), ("site-3",), ("site-1", "site-3")]
     assert both.suspects == ("site-1", "site-3") and both.accepted.sites == ("site-0", "site-2")
     torch.testing.assert_close(both.accepted.state["w"], torch.full((3,), 1.1))
+
+
+def _many_replies(huge: dict[str, float]) -> list[Message]:
+    """Sixteen sites, site-00 to site-15, sending 1.0 but for the huge ones."""
+    sites = [f"site-{index:02d}" for index in range(16)]
+    return [_reply(site, huge.get(site, 1.0), node) for node, site in enumerate(sites, start=1)]
+
+
+def _left_out(found) -> list[str]:
+    """Each trial's left-out sites by number, runs joined ('00-03,08-15')."""
+    described = []
+    for trial in found.trials:
+        runs: list[list[int]] = []
+        for number in (int(site[-2:]) for site in trial.left_out):
+            if runs and runs[-1][-1] == number - 1:
+                runs[-1].append(number)
+            else:
+                runs.append([number])
+        described.append(",".join(f"{run[0]:02d}" + (f"-{run[-1]:02d}" if len(run) > 1 else "") for run in runs))
+    return described
+
+
+def test_attribution_searches_many_sites_by_groups(task_identity):
+    built = build_strategy(load_config(None, ["federation.sites=16"]))
+    built.current_arrays = {"w": np.zeros(3, dtype=np.float32)}
+    one = attribute(built, 1, _many_replies({"site-11": -1000.0}), 2, _magnitude_judge, group_testing_from=8)
+    # Halves kept alone: without 08-15 passes. Then 08-11 is searched with 12-15 left out, 08-09 cleared at once,
+    # 10 cleared, 11 needed; with 11 out, 12-15 are not needed.
+    assert _left_out(one) == ["08-15", "00-07", "12-15", "10-15", "11-15", "11"]
+    assert one.suspects == ("site-11",) and len(one.accepted.sites) == 15
+    torch.testing.assert_close(one.accepted.state["w"], torch.full((3,), 1.0))
+    # Two culprits, one in each half: no half passes alone; the quarters 04-07 and 08-11 do, and together.
+    two = attribute(built, 1, _many_replies({"site-03": -1000.0, "site-12": -1000.0}), 2, _magnitude_judge)
+    assert _left_out(two) == [
+        *["08-15", "00-07", "04-15", "00-03,08-15", "00-07,12-15", "00-11", "00-03,12-15"],  # halves, quarters, outside
+        *["12-15", "02-03,12-15", "03,12-15"],  # 03 needed among 00-03 with 12-15 out
+        *["03", "03,14-15", "03,13-15", "03,12,14-15", "03,12"],  # then 12 among 12-15
+    ]
+    assert two.suspects == ("site-03", "site-12") and len(two.trials) == 15  # leaving one out: 16, none passing
+    assert two.accepted.sites == tuple(f"site-{index:02d}" for index in range(16) if index not in (3, 12))
+    loo = attribute(built, 1, _many_replies({"site-11": -1000.0}), 2, _magnitude_judge, group_testing_from=17)
+    assert len(loo.trials) == 16 and loo.suspects == ("site-11",)
 
 
 def test_attribution_trials_leave_the_server_optimizer_as_it_was(task_identity):

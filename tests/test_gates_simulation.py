@@ -67,6 +67,20 @@ def test_a_poisoned_site_is_found_quarantined_and_kept_out(tmp_path, tiny_model_
     assert '"hits"' not in text and "generations" not in text  # per-question results stay in memory
 
 
+def test_group_testing_finds_the_poisoned_site_among_halves(tmp_path, tiny_model_dir, monkeypatch):
+    _poison_gate(monkeypatch)
+    overrides = ["federation.sites=4", "federation.rounds=1", "gates.group_testing_from=4"]
+    run_dir = RunDir(tmp_path / "run")
+    spied_simulate(load_config(None, [*SMALL, *overrides]), run_dir.root, monkeypatch, poison_from=1, poisoned=POISONED)
+    first = run_dir.read_metrics()[1]
+    # Halves kept alone (site-0 and site-1 fail, site-2 and site-3 pass); within the failing half, site-0 is not
+    # needed once site-1 is left out.
+    trials = {left_out: trial["passed"] for left_out, trial in first["attribution"]["trials"].items()}
+    assert trials == {"site-2,site-3": False, "site-0,site-1": True, "site-1": True}
+    assert first["attribution"]["suspects"] == [POISONED] and first["quarantined"]["added"] == [POISONED]
+    assert first["status"] == "accepted" and first["aggregated_sites"] == ["site-0", "site-2", "site-3"]
+
+
 def test_a_rejected_round_keeps_the_global_and_the_server_optimizer_state(tmp_path, tiny_model_dir, monkeypatch):
     _poison_gate(monkeypatch)
     config = load_config(None, [*SMALL, "federation.sites=2", "federation.rounds=2", "gates.quarantine=false"])
