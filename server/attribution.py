@@ -129,13 +129,15 @@ def _fewest_needed(passes: Passes, left_out: tuple[str, ...], candidates: tuple[
 
 
 def search_culprits(passes: Passes, sites: tuple[str, ...], min_updates: int, group_testing_from: int) -> None:
-    """Judge the left-out sets that find the culprits: each site alone with fewer than group_testing_from sites;
-    else by groups (_passing_start, then _fewest_needed), about 2 log2 n trials for one culprit among n."""
-    if len(sites) < group_testing_from:
-        for site in sites:
-            passes((site,))
-    elif (start := _passing_start(passes, sites, min_updates)) is not None:
+    """Judge the left-out sets that find the culprits: from group_testing_from sites on, by groups (_passing_start,
+    then _fewest_needed: about 2 log2 n trials for one culprit among n); with fewer sites, or when no group passes
+    (the gates may fail an aggregate of a few honest sites that the culprit's absence alone would pass), each site
+    left out in turn."""
+    if len(sites) >= group_testing_from and (start := _passing_start(passes, sites, min_updates)) is not None:
         passes(_fewest_needed(passes, (), start))
+        return
+    for site in sites:
+        passes((site,))
 
 
 def attribute(
@@ -180,7 +182,7 @@ def attribute(
         restore(strategy, saved)
     passing = [trial for trial in _trials(judged) if trial.verdict.accepted]
     if not passing:
-        absent = "single site's" if len(sites) < group_testing_from else "group's"
+        absent = "single site's" if len(sites) < group_testing_from else "group's nor single site's"
         return Attribution((), _trials(judged), f"no {absent} absence makes the aggregate pass")
     fewest = min(passing, key=lambda t: (len(t.left_out), -t.assessment.summary["vqa_accuracy"], t.left_out))
     return Attribution(fewest.left_out, _trials(judged))

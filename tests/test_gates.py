@@ -351,6 +351,23 @@ def test_attribution_searches_many_sites_by_groups(task_identity):
     assert len(loo.trials) == 16 and loo.suspects == ("site-11",)
 
 
+def test_attribution_leaves_each_site_out_when_no_group_passes(task_identity):
+    built = build_strategy(load_config(None, ["federation.sites=16"]))
+    built.current_arrays = {"w": np.zeros(3, dtype=np.float32)}
+
+    def judge_fifteen(state: dict, sites: tuple) -> tuple[Assessment, Verdict]:
+        """As the magnitude judge, but an aggregate of fewer than 15 sites fails too (a few honest sites' aggregate
+        can fail a real gate)."""
+        assessment, verdict = _magnitude_judge(state, sites)
+        return assessment, Verdict(verdict.accepted and len(sites) >= 15, verdict.results)
+
+    found = attribute(built, 1, _many_replies({"site-11": -1000.0}), 2, judge_fifteen)
+    assert len(found.trials) == 2 + 4 + 8 + 16  # halves, quarters, eighths kept alone; then each site left out
+    assert found.suspects == ("site-11",) and len(found.accepted.sites) == 15
+    none = attribute(built, 1, _many_replies({"site-03": -1000.0, "site-11": -1000.0}), 2, judge_fifteen)
+    assert none.suspects == () and none.reason == "no group's nor single site's absence makes the aggregate pass"
+
+
 def test_attribution_trials_leave_the_server_optimizer_as_it_was(task_identity):
     built = build_strategy(load_config(None, ["aggregation.strategy='fedadam'", "federation.sites=4"]))
     built.current_arrays = {"w": np.zeros(3, dtype=np.float32)}
