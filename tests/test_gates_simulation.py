@@ -73,8 +73,8 @@ def test_group_testing_finds_the_poisoned_site_among_halves(tmp_path, tiny_model
     run_dir = RunDir(tmp_path / "run")
     spied_simulate(load_config(None, [*SMALL, *overrides]), run_dir.root, monkeypatch, poison_from=1, poisoned=POISONED)
     first = run_dir.read_metrics()[1]
-    # Halves kept alone (site-0 and site-1 fail, site-2 and site-3 pass); within the failing half, site-0 is not
-    # needed once site-1 is left out.
+    # Each half kept alone: site-0 with site-1 fails, site-2 with site-3 passes; within the failing half, site-0
+    # need not be left out once site-1 is.
     trials = {left_out: trial["passed"] for left_out, trial in first["attribution"]["trials"].items()}
     assert trials == {"site-2,site-3": False, "site-0,site-1": True, "site-1": True}
     assert first["attribution"]["suspects"] == [POISONED] and first["quarantined"]["added"] == [POISONED]
