@@ -118,7 +118,7 @@ def _passing_start(passes: Passes, sites: tuple[str, ...], min_updates: int) -> 
 def _fewest_needed(passes: Passes, left_out: tuple[str, ...], candidates: tuple[str, ...]) -> tuple[str, ...]:
     """The candidates that must be left out beside left_out for the aggregate to pass, given that leaving out all
     of them does: halve the candidates, find those needed in the first half with the whole second half left out,
-    then those needed in the second half with only those (adaptive group testing, about 2 d log2 n trials)."""
+    then those needed in the second half with only those (adaptive group testing)."""
     if passes(left_out):
         return ()
     if len(candidates) == 1:
@@ -130,9 +130,9 @@ def _fewest_needed(passes: Passes, left_out: tuple[str, ...], candidates: tuple[
 
 def search_culprits(passes: Passes, sites: tuple[str, ...], min_updates: int, group_testing_from: int) -> None:
     """Judge the left-out sets that find the culprits: from group_testing_from sites on, by groups (_passing_start,
-    then _fewest_needed: about 2 log2 n trials for one culprit among n); with fewer sites, or when no group passes
-    (the gates may fail an aggregate of a few honest sites that the culprit's absence alone would pass), each site
-    left out in turn."""
+    then _fewest_needed: for one culprit among n, at most 2 log2 n trials in bench.attribution); with fewer sites,
+    or when no group passes (the gates may fail an aggregate of a few honest sites that the culprit's absence alone
+    would pass), each site left out in turn."""
     if len(sites) >= group_testing_from and (start := _passing_start(passes, sites, min_updates)) is not None:
         passes(_fewest_needed(passes, (), start))
         return
