@@ -9,7 +9,9 @@ utility, bias and privacy gates:
   after another (sites 1, 2, 3, starting at rounds 1, 1 + gap, 1 + 2·gap): which rounds held its update, which of
   them the global took, whether it was quarantined; the other rounds of these runs are clean rounds too;
 - per adversary kind, a run with the gates warning only (every round accepted) in which site 1 attacks from round 1:
-  the damage of its final adapter (bench.damage) against the clean run's.
+  the damage of its final adapter (bench.damage) against the clean run's;
+- with --one-adversary, per adversary kind, a gated run for each episode alone: the final accuracy with one
+  adversary (the runs above keep some site quarantined in most rounds).
 """
 
 from __future__ import annotations
@@ -165,10 +167,12 @@ def read_rows(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def summary(clean: dict, on: dict[str, dict], demo: Path | None) -> dict:
-    """The goals' figures: clean rounds and false rejections, gate time over round time, worst accuracy ratio."""
-    rounds, rejected = clean_rounds(clean, on)
-    runs = [clean, *on.values()]
+def summary(clean: dict, on: dict[str, dict], demo: Path | None, alone: dict[str, dict] | None = None) -> dict:
+    """The goals' figures: clean rounds and false rejections, gate time over round time, worst accuracy ratio (with
+    the episodes run alone: the worst with one adversary too)."""
+    gated_runs = {**on, **(alone or {})}
+    rounds, rejected = clean_rounds(clean, gated_runs)
+    runs = [clean, *gated_runs.values()]
     demo_ratio = None
     if demo is not None:
         gate_seconds, round_seconds = gate_time(read_rows(demo))
@@ -180,6 +184,9 @@ def summary(clean: dict, on: dict[str, dict], demo: Path | None) -> dict:
         "gate_ratio_clean_run": clean["gate_seconds"] / clean["round_seconds"],
         "gate_ratio_all_gated_runs": sum(r["gate_seconds"] for r in runs) / sum(r["round_seconds"] for r in runs),
         "worst_final_over_clean": min((r["final"] / clean["final"] for r in on.values()), default=None),
+        "worst_final_over_clean_one_adversary": min(
+            (r["final"] / clean["final"] for r in (alone or {}).values()), default=None
+        ),
     }
 
 
@@ -202,11 +209,11 @@ def print_summary(figures: dict, console: Console) -> None:
             f"gate s / round s, {name.replace('_', ' ')}: {ratio:.3f} "
             f"(goal <= {RATIO_GOAL}: {_verdict(ratio <= RATIO_GOAL)})"
         )
-    worst = figures["worst_final_over_clean"]
-    if worst is not None:
-        console.print(
-            f"worst final accuracy / clean: {worst:.3f} (goal >= {ACCURACY_GOAL}: {_verdict(worst >= ACCURACY_GOAL)})"
-        )
+    for name, label in (("", "every episode"), ("_one_adversary", "one adversary")):
+        worst = figures[f"worst_final_over_clean{name}"]
+        if worst is not None:
+            verdict = _verdict(worst >= ACCURACY_GOAL)
+            console.print(f"worst final accuracy / clean, {label}: {worst:.3f} (goal >= {ACCURACY_GOAL}: {verdict})")
 
 
 def write_results(out: Path, settings: list[str], clean: dict, on: dict, harm: dict, figures: dict) -> None:
@@ -239,6 +246,7 @@ def main() -> None:
     parser.add_argument("--clean-run", type=Path, help="a finished clean run of these settings, reused")
     parser.add_argument("--demo-run", type=Path, help="a demo run directory: its gate time over round time too")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-gates"), help="run directories and results.json")
+    parser.add_argument("--one-adversary", action="store_true", help="also a gated run for each episode alone")
     args = parser.parse_args()
     rounds = args.rounds or (4 if args.quick else 6)
     sizes = [*(QUICK if args.quick else ()), f"federation.rounds={rounds}", *args.set]
@@ -248,14 +256,19 @@ def main() -> None:
     clean["damage"] = damage_of(clean_dir, on_settings, clean["rows"][-1])
     on: dict[str, dict] = {}
     harm: dict[str, dict] = {}
+    alone: dict[str, dict] = {}
     for kind in args.kinds:  # one kind at a time, results.json rewritten after each: a cut-short bench keeps them
         on[kind] = gated(args.out / f"{kind}-gated", on_settings, episodes(kind, rounds))
+        for index, table in enumerate(episodes(kind, rounds) if args.one_adversary else []):
+            alone[f"{kind}, episode {index + 1} alone"] = gated(
+                args.out / f"{kind}-episode-{index + 1}", on_settings, [table]
+            )
         harm[kind] = damaged(args.out / f"{kind}-off", off_settings, kind)
-        write_results(args.out, sizes, clean, on, harm, summary(clean, on, args.demo_run))
+        write_results(args.out, sizes, clean, {**on, **alone}, harm, summary(clean, on, args.demo_run, alone))
     console = Console()
-    console.print(counts_table(on, clean["final"]))
+    console.print(counts_table({**on, **alone}, clean["final"]))
     console.print(damage_table(clean["damage"], harm))
-    print_summary(summary(clean, on, args.demo_run), console)
+    print_summary(summary(clean, on, args.demo_run, alone), console)
 
 
 if __name__ == "__main__":
