@@ -18,7 +18,7 @@ import statistics
 from rich.console import Console
 from rich.table import Table
 
-from server.attribution import search_culprits
+from server.attribution import guarded, search_culprits
 
 SITES = (8, 16, 32, 64, 128)
 CULPRITS = (1, 2, 3)
@@ -27,17 +27,15 @@ MIN_UPDATES = 2  # federation.min_train_nodes' default
 
 def judged_and_found(sites: tuple[str, ...], culprits: set[str], group_testing_from: int) -> tuple[int, bool]:
     """How many aggregates one search judges, and whether the fewest whose absence passed are the culprits."""
-    verdicts: dict[tuple[str, ...], bool] = {}
+    judged: list[tuple[tuple[str, ...], bool]] = []
 
-    def passes(left_out: tuple[str, ...]) -> bool:
-        left_out = tuple(sorted(left_out))
-        if not left_out or len(sites) - len(left_out) < MIN_UPDATES:
-            return False
-        return verdicts.setdefault(left_out, culprits <= set(left_out))
+    def judge_once(left_out: tuple[str, ...]) -> bool:
+        judged.append((left_out, culprits <= set(left_out)))
+        return judged[-1][1]
 
-    search_culprits(passes, sites, MIN_UPDATES, group_testing_from)
-    passing = [left_out for left_out, passed in verdicts.items() if passed]
-    return len(verdicts), bool(passing) and set(min(passing, key=len)) == culprits
+    search_culprits(guarded(sites, MIN_UPDATES, judge_once), sites, MIN_UPDATES, group_testing_from)
+    passing = [left_out for left_out, passed in judged if passed]
+    return len(judged), bool(passing) and set(min(passing, key=len)) == culprits
 
 
 def main() -> None:

@@ -167,10 +167,10 @@ def read_rows(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def summary(clean: dict, on: dict[str, dict], demo: Path | None, alone: dict[str, dict] | None = None) -> dict:
+def summary(clean: dict, on: dict[str, dict], alone: dict[str, dict], demo: Path | None) -> dict:
     """The goals' figures: clean rounds and false rejections, gate time over round time, worst accuracy ratio (with
     the episodes run alone: the worst with one adversary too)."""
-    gated_runs = {**on, **(alone or {})}
+    gated_runs = {**on, **alone}
     rounds, rejected = clean_rounds(clean, gated_runs)
     runs = [clean, *gated_runs.values()]
     demo_ratio = None
@@ -185,7 +185,7 @@ def summary(clean: dict, on: dict[str, dict], demo: Path | None, alone: dict[str
         "gate_ratio_all_gated_runs": sum(r["gate_seconds"] for r in runs) / sum(r["round_seconds"] for r in runs),
         "worst_final_over_clean": min((r["final"] / clean["final"] for r in on.values()), default=None),
         "worst_final_over_clean_one_adversary": min(
-            (r["final"] / clean["final"] for r in (alone or {}).values()), default=None
+            (r["final"] / clean["final"] for r in alone.values()), default=None
         ),
     }
 
@@ -264,11 +264,11 @@ def main() -> None:
                 args.out / f"{kind}-episode-{index + 1}", on_settings, [table]
             )
         harm[kind] = damaged(args.out / f"{kind}-off", off_settings, kind)
-        write_results(args.out, sizes, clean, {**on, **alone}, harm, summary(clean, on, args.demo_run, alone))
+        write_results(args.out, sizes, clean, {**on, **alone}, harm, summary(clean, on, alone, args.demo_run))
     console = Console()
     console.print(counts_table({**on, **alone}, clean["final"]))
     console.print(damage_table(clean["damage"], harm))
-    print_summary(summary(clean, on, args.demo_run, alone), console)
+    print_summary(summary(clean, on, alone, args.demo_run), console)
 
 
 if __name__ == "__main__":

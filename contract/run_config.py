@@ -157,6 +157,7 @@ def _default_gates() -> dict[str, GateSettings]:
 
 
 FEDERATION_KEYS = ("quarantine", "quarantine_rounds", "group_testing_from")  # [gates] keys that are not gates
+GROUP_TESTING_FROM = 8  # updates in a rejected round from which its culprits are searched by groups of sites
 
 
 class GatesSection(_Section):
@@ -167,7 +168,7 @@ class GatesSection(_Section):
 
     quarantine: bool | None = None  # None: on, except under privacy.central (each trial would be a release)
     quarantine_rounds: int = Field(3, ge=1)
-    group_testing_from: int = Field(8, ge=2)  # this many updates or more: culprits searched by groups of sites
+    group_testing_from: int = Field(GROUP_TESTING_FROM, ge=2)
     tables: dict[str, SerializeAsAny[GateSettings]] = Field(default_factory=_default_gates)
 
     @model_validator(mode="before")

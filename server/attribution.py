@@ -13,6 +13,7 @@ from flwr.app import Message
 from flwr.serverapp.strategy import Strategy
 
 from contract.messages import reply_site
+from contract.run_config import GROUP_TESTING_FROM
 from evaluation.gates import Verdict
 from server.evaluator import Assessment
 from server.strategies import restore, snapshot
@@ -128,6 +129,22 @@ def _fewest_needed(passes: Passes, left_out: tuple[str, ...], candidates: tuple[
     return needed_first + _fewest_needed(passes, left_out + needed_first, second)
 
 
+def guarded(sites: tuple[str, ...], min_updates: int, judge_once: Callable[[tuple[str, ...]], bool]) -> Passes:
+    """Passes over judge_once: each left-out set sorted and judged once; nothing left out (the aggregate that
+    failed) or fewer than min_updates left: not judged, and it does not pass."""
+    verdicts: dict[tuple[str, ...], bool] = {}
+
+    def passes(left_out: tuple[str, ...]) -> bool:
+        left_out = tuple(sorted(left_out))
+        if not left_out or len(sites) - len(left_out) < min_updates:
+            return False
+        if left_out not in verdicts:
+            verdicts[left_out] = judge_once(left_out)
+        return verdicts[left_out]
+
+    return passes
+
+
 def search_culprits(passes: Passes, sites: tuple[str, ...], min_updates: int, group_testing_from: int) -> None:
     """Judge the left-out sets that find the culprits: from group_testing_from sites on, by groups (_passing_start,
     then _fewest_needed: for one culprit among n, at most 2 log2 n trials in bench.attribution); with fewer sites,
@@ -147,7 +164,7 @@ def attribute(
     min_updates: int,
     judge: Judge,
     named: tuple[str, ...] = (),
-    group_testing_from: int = 8,
+    group_testing_from: int = GROUP_TESTING_FROM,
 ) -> Attribution:
     """Find the sites whose updates made the round fail; the strategy ends as it began.
 
@@ -158,36 +175,28 @@ def attribute(
     """
     saved = snapshot(strategy)
     sites = tuple(sorted(reply_site(reply) for reply in replies))
-    judged: dict[tuple[str, ...], Trial | None] = {}
+    trials: list[Trial] = []
 
-    def passes(left_out: tuple[str, ...]) -> bool:
-        left_out = tuple(sorted(left_out))
-        if not left_out or len(sites) - len(left_out) < min_updates:
-            return False  # nothing left out: the aggregate that failed; too few left: not judged
-        if left_out not in judged:
-            judged[left_out] = _trial(strategy, saved, server_round, replies, left_out, judge)
-        trial = judged[left_out]
+    def judge_once(left_out: tuple[str, ...]) -> bool:
+        trial = _trial(strategy, saved, server_round, replies, left_out, judge)
+        trials.extend([trial] if trial is not None else [])
         return trial is not None and trial.verdict.accepted
 
+    passes = guarded(sites, min_updates, judge_once)
     try:
         named = tuple(sorted(set(named) & set(sites)))
         for left_out in _named_first(named):
             if passes(left_out):
-                return Attribution(left_out, _trials(judged))
+                return Attribution(left_out, tuple(trials))
         if len(sites) - 1 < min_updates:
             reason = f"{len(sites)} updates: leaving one out leaves fewer than {min_updates}"
-            return Attribution((), _trials(judged), reason)
+            return Attribution((), tuple(trials), reason)
         search_culprits(passes, sites, min_updates, group_testing_from)
     finally:
         restore(strategy, saved)
-    passing = [trial for trial in _trials(judged) if trial.verdict.accepted]
+    passing = [trial for trial in trials if trial.verdict.accepted]
     if not passing:
         absent = "single site's" if len(sites) < group_testing_from else "group's nor single site's"
-        return Attribution((), _trials(judged), f"no {absent} absence makes the aggregate pass")
+        return Attribution((), tuple(trials), f"no {absent} absence makes the aggregate pass")
     fewest = min(passing, key=lambda t: (len(t.left_out), -t.assessment.summary["vqa_accuracy"], t.left_out))
-    return Attribution(fewest.left_out, _trials(judged))
-
-
-def _trials(judged: dict[tuple[str, ...], Trial | None]) -> tuple[Trial, ...]:
-    """The trials judged so far, in the order they were judged."""
-    return tuple(trial for trial in judged.values() if trial is not None)
+    return Attribution(fewest.left_out, tuple(trials))
