@@ -44,6 +44,7 @@ bench: system $(STAMP)
 	$(VENV)/bin/python -m bench.dp
 	$(VENV)/bin/python -m bench.deploy
 	$(VENV)/bin/python -m bench.audit
+	$(VENV)/bin/python -m bench.safety_classifier
 	$(VENV)/bin/python -m bench.gates
 	$(VENV)/bin/python -m bench.attribution
 
