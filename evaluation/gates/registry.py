@@ -1,8 +1,8 @@
 """The seam between a round's aggregate and its acceptance: gates, built by name from config, judge the evidence.
 
 A gate is registered under a name with its settings class (the `[gates.<name>]` table); a round is accepted
-only if every enforcing gate passes. A gate that raises rejects the round (fail closed) and its error's type
-is recorded.
+only if every enforcing gate passes. An enforcing gate that raises rejects the round (fail closed); any gate
+that raises has its error's type recorded.
 """
 
 from __future__ import annotations
