@@ -2,6 +2,7 @@ from dataclasses import replace
 
 import pytest
 
+from evaluation.generation import generate_texts
 from evaluation.leakage import identity_pairs, identity_preferences
 from evaluation.utility import VqaScore, pair_scores, score_vqa
 from privacy.pii.settings import PiiSettings
@@ -34,6 +35,14 @@ def test_free_answers_need_an_exact_greedy_match(tiny_model_dir, hospital_root):
     records, _ = load_dataset(hospital_root / "server-eval")
     open_ended = [replace(r, choices=None, answer=r.answer + " with extra words nobody says") for r in records]
     assert score_vqa(model, processor, open_ended).correct == 0
+    # The answers the model itself generates greedily are exact matches, and only they, in one mixed call.
+    asked = [r for r in records if r.question is not None]
+    prompts = [f"question: {r.question}" for r in asked]
+    generated = generate_texts(model, processor, [r.load_image() for r in asked], prompts, max_new_tokens=24)
+    own = [replace(r, choices=None, answer=text) for r, text in zip(asked, generated)]
+    mixed = score_vqa(model, processor, [item for pair in zip(own, open_ended) for item in pair])
+    assert (mixed.correct, mixed.total) == (len(own), 2 * len(own)) and len(own) >= 8
+    assert mixed.hits == [True, False] * len(own)
     captions_only = [replace(r, question=None, answer=None) for r in records]
     assert score_vqa(model, processor, captions_only).total == 0
 
