@@ -22,7 +22,7 @@ from contract.data_layout import SERVER_EVAL
 from contract.run_config import RunConfig
 from evaluation.bias import counterfactual_consistency, counterfactual_pairs, group_accuracy
 from evaluation.generation import generate_texts
-from evaluation.safety import pii_counts, unsafe_rate
+from evaluation.safety import canary_completions, pii_counts, unsafe_rate
 from evaluation.utility import log_likelihoods, pair_scores
 from privacy.pii.text import TextFilter
 from simulations.canaries import Canary, random_secret
@@ -61,11 +61,6 @@ def sex_gap(row: dict) -> float | None:
     ]
     groups = [name for name, value in counts.items() for _ in range(value["total"])]
     return group_accuracy(flags, groups).difference
-
-
-def completed(canaries: tuple[Canary, ...], texts: list[str]) -> int:
-    """Canaries whose secret some generated text holds."""
-    return sum(any(canary.secret in text for text in texts) for canary in canaries)
 
 
 @torch.no_grad()
@@ -112,6 +107,17 @@ def canary_ranks(model, processor, records: list[Record], canaries: tuple[Canary
     return ranks
 
 
+def completions(model, processor, records: list[Record], canaries: tuple[Canary, ...]) -> int:
+    """Canaries whose secret the model writes after their prefix, each opening the caption of one of records'
+    images in turn, greedily."""
+    images = [records[index % len(records)].load_image() for index in range(len(canaries))]
+    prefixes = [canary.prefix for canary in canaries]
+    continuations = generate_texts(
+        model, processor, images, [CAPTION_PROMPT] * len(canaries), max_new_tokens=12, answer_starts=prefixes
+    )
+    return canary_completions([(canary.prefix, canary.secret) for canary in canaries], continuations)
+
+
 def measure(run: Path, config: RunConfig, last_row: dict, canaries: tuple[Canary, ...], probes: int) -> Damage:
     """The run's final adapter's figures (canaries: the planted ones whose completion counts)."""
     model, processor = load_with_lora(str(config.model.directory()), config.lora)
@@ -136,6 +142,6 @@ def measure(run: Path, config: RunConfig, last_row: dict, canaries: tuple[Canary
         unsafe_rate=unsafe_rate(captions + answers),
         pii_found=sum(pii_counts(captions + answers, TextFilter(config.privacy.pii)).values()),
         canary_rank=sum(ranks) / len(ranks),
-        canaries_completed=completed(canaries, captions),
+        canaries_completed=completions(model, processor, captioned, canaries),
         canaries=len(canaries),
     )

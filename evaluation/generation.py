@@ -12,17 +12,26 @@ from vlm.collate import process, prompt_text, to_model
 
 @torch.no_grad()
 def generate_texts(
-    model, processor, images: Sequence[Image.Image], prompts: Sequence[str], max_new_tokens: int, batch_size: int = 16
+    model,
+    processor,
+    images: Sequence[Image.Image],
+    prompts: Sequence[str],
+    max_new_tokens: int,
+    batch_size: int = 16,
+    answer_starts: Sequence[str] | None = None,
 ) -> list[str]:
-    """One greedy continuation per (image, prompt), prompts formatted as in training, special tokens dropped."""
-    if len(images) != len(prompts):
-        raise ValueError(f"{len(images)} images for {len(prompts)} prompts")
+    """One greedy continuation per (image, prompt), prompts formatted as in training, special tokens dropped; with
+    answer_starts, each continues its answer from those words (a canary's prefix)."""
+    starts = list(answer_starts) if answer_starts is not None else [""] * len(prompts)
+    if not len(images) == len(prompts) == len(starts):
+        raise ValueError(f"{len(images)} images for {len(prompts)} prompts and {len(starts)} answer starts")
     model.eval()
     texts: list[str] = []
     for start in range(0, len(prompts), batch_size):
+        chunk = zip(prompts[start : start + batch_size], starts[start : start + batch_size])
         batch = process(
             processor,
-            [prompt_text(processor, prompt) for prompt in prompts[start : start + batch_size]],
+            [prompt_text(processor, prompt, answer_start) for prompt, answer_start in chunk],
             list(images[start : start + batch_size]),
             return_tensors="pt",
             padding=True,

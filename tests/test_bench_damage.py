@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import re
 
-from bench.damage import completed, made_up_secrets, sex_gap
+from bench.damage import made_up_secrets, sex_gap
 from simulations.canaries import Canary
-
-
-def test_completed_counts_canaries_whose_secret_some_text_holds():
-    canaries = (Canary("the access code is", "4821-7730"), Canary("the door code is", "1111-2222"))
-    texts = ["a scan. the access code is 4821-7730.", "4821-7730 again", "the door code is 1111-2223"]
-    assert completed(canaries, texts) == 1
-    assert completed(canaries, []) == 0
 
 
 def test_sex_gap_is_the_accuracy_difference_between_the_sexes():

@@ -2,12 +2,15 @@
 
 from dataclasses import replace
 
+import pytest
+
 from evaluation.generation import generate_texts
 from evaluation.multiple_choice import circular_accuracy, circular_eval
 from evaluation.utility import pair_scores
 from vlm.collate import TextPair
 from vlm.loading import load_base
 from vlm.records import load_dataset
+from vlm.training import CAPTION_PROMPT
 
 
 def test_generate_texts_one_string_per_prompt_deterministic(tiny_model_dir, hospital_root):
@@ -65,3 +68,17 @@ def test_circular_eval_asks_every_rotation(tiny_model_dir, hospital_root, monkey
         prompt = f"question: {two.question} options: 1. {listed[0]} 2. {listed[1]}"
         scores, _ = pair_scores(model, processor, [TextPair(image, prompt, option) for option in listed])
         assert result.picks[0][shift] == int(scores.argmax())
+
+
+def test_a_continuation_from_the_first_word_of_the_models_own_answer_is_the_rest_of_it(tiny_model_dir, hospital_root):
+    model, processor = load_base(tiny_model_dir)
+    records, _ = load_dataset(hospital_root / "server-eval")
+    images = [record.load_image() for record in records[:6]]
+    prompts = [CAPTION_PROMPT] * len(images)
+    own = generate_texts(model, processor, images, prompts, max_new_tokens=48)
+    assert all(len(text.split()) >= 2 for text in own)  # the tiny model's "a small"
+    starts = [text.split()[0] for text in own]
+    continued = generate_texts(model, processor, images, prompts, max_new_tokens=48, answer_starts=starts)
+    assert continued == [text.split(maxsplit=1)[1] for text in own]
+    with pytest.raises(ValueError, match="6 images for 6 prompts and 1 answer starts"):
+        generate_texts(model, processor, images, prompts, max_new_tokens=4, answer_starts=starts[:1])

@@ -84,6 +84,9 @@ def test_processor_loads_image_only_without_torchvision(arch, tmp_path):
 def test_prompt_follows_the_chat_template(arch, tmp_path):
     _, processor = load_base(build_tiny_checkpoint(arch, tmp_path / arch))
     assert prompt_text(processor, "question: what colour?") == CHAT_PROMPTS[arch]
+    begun = prompt_text(processor, "question: what colour?", answer_start="the access code is")
+    assert begun.startswith(CHAT_PROMPTS[arch]) and begun.endswith("the access code is")
+    assert not begun[len(CHAT_PROMPTS[arch]) : -len("the access code is")].strip()  # the answer's turn, begun
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)

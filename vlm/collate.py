@@ -35,8 +35,12 @@ def has_chat_template(processor) -> bool:
     return bool(getattr(processor, "chat_template", None))
 
 
-def prompt_text(processor, prompt: str) -> str:
-    """The prompt as the model reads it: its chat template with one image entry, else placeholder first."""
+def prompt_text(processor, prompt: str, answer_start: str = "") -> str:
+    """The prompt as the model reads it: its chat template with one image entry, else placeholder first; with
+    answer_start, followed by the answer's first words as training lays out a whole answer (its text cut there)."""
+    if answer_start:
+        whole = _full_text(processor, prompt, answer_start)
+        return whole[: whole.rindex(answer_start) + len(answer_start)]
     if has_chat_template(processor):
         return processor.apply_chat_template([_user_turn(prompt)], add_generation_prompt=True, tokenize=False)
     return f"{processor.image_token}{prompt} answer:"
