@@ -160,13 +160,21 @@ def test_failing_site_is_recorded_and_too_few_sites_skip_the_round(tmp_path, tin
     assert start["adapter_hash"] == state_hash(load_file(out / "adapter" / "adapter_model.safetensors"))
 
 
-def test_bad_config_fails_before_anything_runs(tmp_path):
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("lora.rank=4", "lora.rank: unknown key"),
+        ("gates.nope={}", "gates.nope: unknown gate; known: bias, contributions, leakage, privacy, safety, updates"),
+        ("gates.utility={max_regression = -1.0}", "gates.utility.max_regression: Input should be greater than"),
+    ],
+)
+def test_bad_config_fails_before_anything_runs(tmp_path, override, message):
     out = tmp_path / "never"
     result = subprocess.run(
-        _fedvlm("simulate", "--out", str(out), "--set", "lora.rank=4"), capture_output=True, text=True, timeout=60
+        _fedvlm("simulate", "--out", str(out), "--set", override), capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
-    assert "lora.rank: unknown key" in result.stderr
+    assert message in result.stderr
     assert not out.exists()
 
 
