@@ -258,8 +258,9 @@ def main() -> None:
     harm: dict[str, dict] = {}
     alone: dict[str, dict] = {}
     for kind in args.kinds:  # one kind at a time, results.json rewritten after each: a cut-short bench keeps them
-        on[kind] = gated(args.out / f"{kind}-gated", on_settings, episodes(kind, rounds))
-        for index, table in enumerate(episodes(kind, rounds) if args.one_adversary else []):
+        tables = episodes(kind, rounds)
+        on[kind] = gated(args.out / f"{kind}-gated", on_settings, tables)
+        for index, table in enumerate(tables if args.one_adversary else []):
             alone[f"{kind}, episode {index + 1} alone"] = gated(
                 args.out / f"{kind}-episode-{index + 1}", on_settings, [table]
             )

@@ -179,8 +179,10 @@ def attribute(
 
     def judge_once(left_out: tuple[str, ...]) -> bool:
         trial = _trial(strategy, saved, server_round, replies, left_out, judge)
-        trials.extend([trial] if trial is not None else [])
-        return trial is not None and trial.verdict.accepted
+        if trial is None:
+            return False
+        trials.append(trial)
+        return trial.verdict.accepted
 
     passes = guarded(sites, min_updates, judge_once)
     try:
