@@ -170,8 +170,9 @@ def attribute(
 
     First the sites a failing gate named, each alone and then together: the first set whose absence makes the
     aggregate pass is the suspects. Otherwise search_culprits: the suspects are the fewest sites whose absence
-    passed (ties: the highest accuracy, then the first by name); none when no trial passes, or when too few updates
-    would be left.
+    passed; none when no trial passes, when too few updates would be left, or when several sets of that fewest size
+    pass: a failure that leaving out any one of several sites cures follows none of them (an aggregate on the edge
+    of a limit), so nobody is convicted and the round stays rejected.
     """
     saved = snapshot(strategy)
     sites = tuple(sorted(reply_site(reply) for reply in replies))
@@ -200,5 +201,9 @@ def attribute(
     if not passing:
         absent = "single site's" if len(sites) < group_testing_from else "group's nor single site's"
         return Attribution((), tuple(trials), f"no {absent} absence makes the aggregate pass")
-    fewest = min(passing, key=lambda t: (len(t.left_out), -t.assessment.summary["vqa_accuracy"], t.left_out))
-    return Attribution(fewest.left_out, tuple(trials))
+    fewest = min(len(trial.left_out) for trial in passing)
+    tied = [trial.left_out for trial in passing if len(trial.left_out) == fewest]
+    if len(tied) > 1:
+        either = " or ".join(",".join(left_out) for left_out in tied)
+        return Attribution((), tuple(trials), f"the aggregate passes without {either}: no update singled out")
+    return Attribution(tied[0], tuple(trials))

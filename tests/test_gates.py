@@ -76,7 +76,7 @@ def test_utility_gate_does_not_reject_a_clean_tiny_change():
 def test_utility_gate_rejects_a_clear_regression():
     current, candidate = _pairs(both=160, worse=40, better=0, neither=40)  # 200/240 -> 160/240
     result = _gate("utility")(_evidence(candidate, current))
-    # regression 1/6, SE sqrt((40 - 240/36) / 239 / 240) = 0.02411: bound 0.1106 > 0.02
+    # regression 1/6, SE sqrt((40 - 240/36) / 239 / 240) = 0.02411: bound 0.1106 > 0.06
     assert not result["passed"] and "regression 0.167" in result["reason"]
     assert result["figures"]["regression_lower_bound"] == pytest.approx(0.1106, abs=1e-3)
 
@@ -309,6 +309,20 @@ def test_attribution_convicts_the_fewest_named_sites_whose_absence_passes(task_i
     assert [trial.left_out for trial in both.trials] == [("site-1",), ("site-3",), ("site-1", "site-3")]
     assert both.suspects == ("site-1", "site-3") and both.accepted.sites == ("site-0", "site-2")
     torch.testing.assert_close(both.accepted.state["w"], torch.full((3,), 1.1))
+
+
+def test_attribution_convicts_nobody_when_leaving_out_either_of_two_sites_passes(task_identity):
+    built = build_strategy(load_config(None, ["federation.sites=4"]))
+    built.current_arrays = {"w": np.zeros(3, dtype=np.float32)}
+    # Mean 10.25, just over the limit of 10: without site-1 or site-2 it is 29 / 3, without site-0 32 / 3, without
+    # site-3 33 / 3. Either absence cures it, so neither is the culprit.
+    values = {"site-0": 9.0, "site-1": 12.0, "site-2": 12.0, "site-3": 8.0}
+    replies = [_reply(site, value, node) for node, (site, value) in enumerate(values.items(), start=1)]
+    found = attribute(built, 1, replies, 2, _magnitude_judge)
+    passed = {trial.left_out: trial.verdict.accepted for trial in found.trials}
+    assert passed == {("site-0",): False, ("site-1",): True, ("site-2",): True, ("site-3",): False}
+    assert found.suspects == () and found.accepted is None
+    assert found.reason == "the aggregate passes without site-1 or site-2: no update singled out"
 
 
 def _many_replies(huge: dict[str, float]) -> list[Message]:

@@ -12,7 +12,7 @@ class UtilityGateSettings(GateSettings):
     """`[gates.utility]`: the floor, the allowed regression, and how sure a regression must be to count."""
 
     min_accuracy: float = Field(0.0, ge=0.0, le=1.0)  # the candidate's server-eval accuracy must reach it
-    max_regression: float = Field(0.02, ge=0.0, le=1.0)  # accuracy the candidate may lose against the current
+    max_regression: float = Field(0.06, ge=0.0, le=1.0)  # accuracy the candidate may lose against the current
     confidence: float = Field(0.99, ge=0.5, lt=1.0)  # one-sided: rejected only if clearly over max_regression
 
 
