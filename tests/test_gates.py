@@ -81,6 +81,13 @@ def test_utility_gate_rejects_a_clear_regression():
     assert result["figures"]["regression_lower_bound"] == pytest.approx(0.1106, abs=1e-3)
 
 
+def test_utility_gate_allows_by_default_a_regression_as_large_as_clean_rounds_show():
+    current, candidate = _pairs(both=180, worse=20, better=0, neither=40)  # 200/240 -> 180/240
+    # regression 1/12, SE sqrt((20 - 240/144) / 239 / 240) = 0.01788: bound 0.0417, under 0.06 and over 0.02
+    assert _gate("utility")(_evidence(candidate, current))["passed"]
+    assert not _gate("utility", max_regression=0.02)(_evidence(candidate, current))["passed"]
+
+
 def test_the_same_regression_is_noise_on_16_questions_and_real_on_240():
     small = _gate("utility")(_evidence(*reversed(_pairs(both=8, worse=2, better=0, neither=6))))
     large = _gate("utility")(_evidence(*reversed(_pairs(both=120, worse=30, better=0, neither=90))))
