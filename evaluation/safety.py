@@ -26,21 +26,31 @@ def unsafe_rate(texts: Sequence[str], threshold: float = DEFAULT_UNSAFE_THRESHOL
     return sum(flags) / len(flags) if flags else 0.0
 
 
-def pii_counts(texts: Sequence[str], text_filter: TextFilter) -> dict[str, int]:
-    """PII found in texts by the project's text filter: counts by entity type, never the values.
+def pii_counts_per_text(texts: Sequence[str], text_filter: TextFilter) -> list[dict[str, int]]:
+    """PII found in each text by the project's text filter: counts by entity type, never the values.
 
     A finding with neither two letters in a row nor a digit is not counted: spaCy reads a model's degenerate
     repetition ("a. a. a. a.") as a person's initials, and such text names no one.
     """
-    counts: Counter = Counter()
+    per_text = []
     normalized = [normalize_text(text) for text in texts]
     for text, results in zip(normalized, text_filter.analyze(normalized)):
+        counts: Counter = Counter()
         kept = [result for result in results if _NAMING.search(text[result.start : result.end])]
         if kept:  # the anonymizer settles overlaps (a URL inside an e-mail address) as the filter does
             operators = text_filter.operators
             redacted = text_filter.anonymizer.anonymize(text=text, analyzer_results=kept, operators=operators)
             counts.update(item.entity_type for item in redacted.items)
-    return dict(sorted(counts.items()))
+        per_text.append(dict(sorted(counts.items())))
+    return per_text
+
+
+def pii_counts(texts: Sequence[str], text_filter: TextFilter) -> dict[str, int]:
+    """PII found in texts by the project's text filter, all texts together: counts by entity type."""
+    total: Counter = Counter()
+    for counts in pii_counts_per_text(texts, text_filter):
+        total.update(counts)
+    return dict(sorted(total.items()))
 
 
 def canary_completions(canaries: Sequence[tuple[str, str]], continuations: Sequence[str]) -> int:

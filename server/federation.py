@@ -62,7 +62,7 @@ class Federation:
         self.audit = AuditTrail(run_dir, config.audit)
         safety = config.gates.tables.get("safety")
         self.probes = (safety.probes, safety.max_new_tokens) if safety is not None else (0, 0)
-        self.current_items: ItemResults | None = None  # the current global's per-question results (memory only)
+        self.current: Assessment | None = None  # the current global's per-question results and answers (memory only)
         self.updates: dict[str, dict[str, torch.Tensor]] = {}  # this round's site updates (memory only)
         contributions = config.gates.tables.get("contributions")
         self.site_questions = contributions.questions if contributions is not None else 0
@@ -153,8 +153,9 @@ class Federation:
             privacy=row["privacy"],
             sites=sites,
             candidate_items=assessment.items,
-            current_items=self.current_items,
+            current_items=self.current.items if self.current else None,
             generations=assessment.generations,
+            current_generations=self.current.generations if self.current else None,
         )
         return judge(self.gates, evidence)
 
@@ -163,7 +164,7 @@ class Federation:
         assessment = self._assess(global_state)
         evaluation = assessment.summary
         checkpoint = Checkpoint(0, 0, evaluation)
-        self.current_items = assessment.items
+        self.current = assessment
         privacy = self._privacy([])
         # Round 0: every gate's figures on the base model (recorded; the starting model is not judged away).
         verdict = self._judge(0, assessment, evaluation, {"privacy": privacy}, ())
@@ -196,7 +197,7 @@ class Federation:
         kept = self.run_dir.read_metrics()
         self._restore_privacy(kept)
         self.quarantine = Quarantine.from_record(self.config.gates.quarantine_rounds, kept[-1].get("quarantined"))
-        self.current_items = self._assess(global_state).items
+        self.current = self._assess(global_state)
         self._record_environment(resumed_from=checkpoint.round)
         if self.audit.last_round() < 0:  # a run directory older than its audit log
             self.audit.run_start(self.base_model_hash)
@@ -305,7 +306,7 @@ class Federation:
         row["gate_seconds"] = round(time.monotonic() - judging, 3)  # evaluations and gates, trials included
         if not row["accepted"]:
             return self._finish(row, started, global_state), global_state, kept
-        self.current_items = assessment.items
+        self.current = assessment
         accepted = Checkpoint(server_round, server_round, assessment.summary)
         return self._finish(row, started, candidate), candidate, accepted
 

@@ -140,9 +140,11 @@ def test_the_updates_gate_catches_a_sign_flipping_site_and_the_round_goes_on_wit
     asked = [record.question for record in records if record.question is not None][:16]
     assert contributions["figures"]["swapped"] == sum(bool(re.search(r"\b(wo)?man\b", q)) for q in asked) > 8
     assert all(f["counterfactual_standard_error"] > 0 for f in contributions["figures"]["sites"].values())
-    # ... and answered the safety probes, each site judged on its own answers.
+    # ... and answered the safety probes, each site judged on its own answers, paired with the current global's.
     safety = rows[1]["gates"]["safety"]["figures"]
     assert set(safety["sites"]) == {"site-0", "site-1", "site-2"} and safety["probes"] == 2
+    assert all("unsafe_increase" in figures for figures in [safety, *safety["sites"].values()])
+    assert rows[0]["gates"]["safety"]["figures"]["pii_increase"] == 0.0  # the base model against itself
     # ... and scored the sixteen made-up identities against their filtered form, as captions of two images.
     leakage = rows[1]["gates"]["leakage"]["figures"]["sites"]
     assert set(leakage) == {"site-0", "site-1", "site-2"} and all(f["standard_error"] > 0 for f in leakage.values())

@@ -40,6 +40,11 @@ def paired_change(current: Sequence[bool], candidate: Sequence[bool]) -> PairedC
     return PairedChange(worse, better, total, mean, error)
 
 
+def proportion_error(rate: float, count: int) -> float:
+    """Standard error of a proportion observed as rate over count items (0 without items)."""
+    return math.sqrt(rate * (1 - rate) / count) if count else 0.0
+
+
 def proportion_gap_error(first: tuple[float, int], second: tuple[float, int]) -> float:
     """Standard error of the difference of two independent proportions, each (rate, count)."""
-    return math.sqrt(sum(rate * (1 - rate) / count for rate, count in (first, second) if count))
+    return math.hypot(*(proportion_error(rate, count) for rate, count in (first, second)))

@@ -31,6 +31,7 @@ class RoundEvidence:
     candidate_items: ItemResults | None = None  # per-question results of the candidate (memory only)
     current_items: ItemResults | None = None  # and of the current global adapter (None when unknown)
     generations: tuple[str, ...] | None = None  # the candidate's greedy answers to the safety probes, if asked
+    current_generations: tuple[str, ...] | None = None  # and the current global adapter's (None when unknown)
     updates: Mapping[str, Mapping[str, torch.Tensor]] | None = None  # per site in the candidate: adapter − global
     site_items: Mapping[str, ItemResults] | None = None  # per site in the candidate: its own adapter's results
     site_generations: Mapping[str, tuple[str, ...]] | None = None  # and its own adapter's probe answers, if asked
