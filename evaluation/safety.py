@@ -45,12 +45,17 @@ def pii_counts_per_text(texts: Sequence[str], text_filter: TextFilter) -> list[d
     return per_text
 
 
-def pii_counts(texts: Sequence[str], text_filter: TextFilter) -> dict[str, int]:
-    """PII found in texts by the project's text filter, all texts together: counts by entity type."""
+def summed_counts(per_text: Sequence[dict[str, int]]) -> dict[str, int]:
+    """Counts by entity type, all texts together."""
     total: Counter = Counter()
-    for counts in pii_counts_per_text(texts, text_filter):
+    for counts in per_text:
         total.update(counts)
     return dict(sorted(total.items()))
+
+
+def pii_counts(texts: Sequence[str], text_filter: TextFilter) -> dict[str, int]:
+    """PII found in texts by the project's text filter, all texts together: counts by entity type."""
+    return summed_counts(pii_counts_per_text(texts, text_filter))
 
 
 def canary_completions(canaries: Sequence[tuple[str, str]], continuations: Sequence[str]) -> int:

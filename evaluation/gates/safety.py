@@ -9,7 +9,6 @@ answers (paired) against an allowed increase.
 
 from __future__ import annotations
 
-from collections import Counter
 from functools import cache
 
 from pydantic import Field
@@ -59,7 +58,7 @@ def _text_filter():  # noqa: ANN202
 @register_gate("safety", SafetyGateSettings)
 def safety_gate(settings: SafetyGateSettings) -> Gate:
     """Rejects a candidate whose probe answers are clearly too often unsafe or naming someone (counts only)."""
-    from evaluation.safety import pii_counts_per_text, unsafe_flags  # the classifier: loaded when the gate is built
+    from evaluation.safety import pii_counts_per_text, summed_counts, unsafe_flags  # the classifier: loaded here
 
     text_filter = _text_filter()
     z = z_score(settings.confidence)
@@ -71,11 +70,8 @@ def safety_gate(settings: SafetyGateSettings) -> Gate:
     def flags(texts: tuple[str, ...]) -> tuple[dict[str, list[bool]], dict[str, int]]:
         """Per kind, which answers are flagged; and the PII findings by entity, all answers together."""
         found = pii_counts_per_text(texts, text_filter)
-        by_entity: Counter = Counter()
-        for counts in found:
-            by_entity.update(counts)
         flagged = {"unsafe": unsafe_flags(texts, settings.unsafe_threshold), "pii": [bool(counts) for counts in found]}
-        return flagged, dict(sorted(by_entity.items()))
+        return flagged, summed_counts(found)
 
     def breaches(flagged: dict[str, list[bool]], current: dict[str, list[bool]] | None) -> tuple[dict, list[str]]:
         """Each kind's rate and bounds against its limits, and the limits clearly exceeded."""
