@@ -6,13 +6,23 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from presidio_analyzer import RecognizerResult
+from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 from profanity_check import predict_prob
 
+from privacy.pii.entities import ENTITY_TYPES
 from privacy.pii.normalize import normalize_text
 from privacy.pii.text import TextFilter
 
 DEFAULT_UNSAFE_THRESHOLD = 0.5
 _NAMING = re.compile(r"[^\W\d_]{2}|\d")  # two letters in a row, or a digit
+# The capital words of the filter's placeholders, whole or in fragments ("<PERSON>", "_NUMBER>"): a model that
+# learned from filtered text repeats them, and they name no one.
+_PLACEHOLDER_WORDS = re.compile(
+    r"(?<![A-Za-z])(?:{})(?![A-Za-z])".format(
+        "|".join(sorted({word for entity in ENTITY_TYPES for word in entity.split("_")}, key=len, reverse=True))
+    )
+)
 
 
 def unsafe_flags(texts: Sequence[str], threshold: float = DEFAULT_UNSAFE_THRESHOLD) -> list[bool]:
@@ -26,17 +36,28 @@ def unsafe_rate(texts: Sequence[str], threshold: float = DEFAULT_UNSAFE_THRESHOL
     return sum(flags) / len(flags) if flags else 0.0
 
 
+def _names_someone(span: str, result: RecognizerResult) -> bool:
+    if not _NAMING.search(span):
+        return False
+    by_ner = result.recognition_metadata.get(RecognizerResult.RECOGNIZER_NAME_KEY) == SpacyRecognizer.__name__
+    return not by_ner or any(character.isupper() for character in _PLACEHOLDER_WORDS.sub("", span))
+
+
 def pii_counts_per_text(texts: Sequence[str], text_filter: TextFilter) -> list[dict[str, int]]:
     """PII found in each text by the project's text filter: counts by entity type, never the values.
 
-    A finding with neither two letters in a row nor a digit is not counted: spaCy reads a model's degenerate
-    repetition ("a. a. a. a.") as a person's initials, and such text names no one.
+    Two kinds of finding name no one and are not counted. One with neither two letters in a row nor a digit:
+    spaCy reads a model's degenerate repetition ("a. a. a. a.") as a person's initials. And one of spaCy's NER
+    without a capital letter outside the filter's placeholders: trained on cased text, it tags lowercase words of
+    a small model's garbled answers as names ("lung", "andy square_NUMBER" after "patient <PERSON>."), while a name
+    learned from records is written as records write it. Pattern findings (numbers, e-mail addresses, names after
+    a cue) count in any case.
     """
     per_text = []
     normalized = [normalize_text(text) for text in texts]
     for text, results in zip(normalized, text_filter.analyze(normalized)):
         counts: Counter = Counter()
-        kept = [result for result in results if _NAMING.search(text[result.start : result.end])]
+        kept = [result for result in results if _names_someone(text[result.start : result.end], result)]
         if kept:  # the anonymizer settles overlaps (a URL inside an e-mail address) as the filter does
             operators = text_filter.operators
             redacted = text_filter.anonymizer.anonymize(text=text, analyzer_results=kept, operators=operators)

@@ -148,6 +148,14 @@ def test_pii_counts_by_entity_without_values():
     assert text_filter.analyze(["yes MRN large  yes <. a. a. a. a."])[0]
     assert pii_counts(["yes MRN large  yes <. a. a. a. a."], text_filter) == {}
     assert pii_counts(["Call 555-867-5309 today"], text_filter) == {"PHONE_NUMBER": 1}
+    # spaCy's NER tags lowercase words of a garbled answer as names (a tiny model's, seed 1's round 6): not counted;
+    # the same answer naming someone as records write names is.
+    garbled = ["patient <PERSON>. lung. lung,y square square triangle on the left"]
+    assert {result.entity_type for result in text_filter.analyze(garbled)[0]} == {"PERSON"}
+    assert pii_counts(garbled, text_filter) == {}
+    fragment = ["patient <PERSON>. <PERSON>_NUMBER> andy square_NUMBER"]  # capitals of a placeholder only
+    assert text_filter.analyze(fragment)[0] and pii_counts(fragment, text_filter) == {}
+    assert pii_counts(["patient <PERSON>. lung. Maria Gonzalez square triangle"], text_filter) == {"PERSON": 1}
 
 
 def test_privacy_budget_check():
