@@ -37,6 +37,7 @@ def unsafe_rate(texts: Sequence[str], threshold: float = DEFAULT_UNSAFE_THRESHOL
 
 
 def _names_someone(span: str, result: RecognizerResult) -> bool:
+    """Whether a finding may name someone (pii_counts_per_text says which do not)."""
     if not _NAMING.search(span):
         return False
     by_ner = result.recognition_metadata.get(RecognizerResult.RECOGNIZER_NAME_KEY) == SpacyRecognizer.__name__

@@ -245,6 +245,7 @@ def test_a_raising_gate_rejects_the_round_and_records_the_error_type(monkeypatch
         ("gates.utility.max_regression=1.5", "gates.utility.max_regression"),
         ("gates.bias.max_difference=-0.1", "gates.bias.max_difference"),
         ("gates.safety.probes=0", "gates.safety.probes"),
+        ("gates.safety.max_pii=0", "gates.safety.max_pii"),  # a count until the rates replaced it
         ("gates.privacy.site_epsilon=0", "gates.privacy.site_epsilon"),
         ("gates.utility.mode='maybe'", "gates.utility.mode"),
         ("gates.quarantine_rounds=0", "gates.quarantine_rounds"),
