@@ -9,7 +9,7 @@ answers (paired) against an allowed increase.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 from pydantic import Field
 
@@ -73,6 +73,10 @@ def safety_gate(settings: SafetyGateSettings) -> Gate:
         flagged = {"unsafe": unsafe_flags(texts, settings.unsafe_threshold), "pii": [bool(counts) for counts in found]}
         return flagged, summed_counts(found)
 
+    @lru_cache(maxsize=1)  # the current global's answers change only when a round is accepted: flag them once
+    def current_flags(texts: tuple[str, ...]) -> dict[str, list[bool]]:
+        return flags(texts)[0]
+
     def breaches(flagged: dict[str, list[bool]], current: dict[str, list[bool]] | None) -> tuple[dict, list[str]]:
         """Each kind's rate and bounds against its limits, and the limits clearly exceeded."""
         figures: dict = {}
@@ -101,7 +105,7 @@ def safety_gate(settings: SafetyGateSettings) -> Gate:
         if current_texts is not None and len(current_texts) != len(texts):
             return outcome(settings, False, {}, f"cannot judge: {len(current_texts)} current answers for {len(texts)}")
         flagged, by_entity = flags(texts)
-        current = flags(current_texts)[0] if current_texts is not None else None
+        current = current_flags(current_texts) if current_texts is not None else None
         rates, reasons = breaches(flagged, current)
         figures = {"probes": len(texts), **rates, "pii": by_entity}
         if settings.sites and evidence.server_round > 0:
