@@ -81,17 +81,18 @@ def attack(kind: str) -> str:
     return f"{{site = {ATTACKER}, kind = '{kind}'{extra}}}"
 
 
-def run(out: Path, overrides: list[str]) -> tuple[list[dict], float]:
-    """One simulation's rows and wall seconds."""
+def run(out: Path, overrides: list[str], log: Path | None = None) -> tuple[list[dict], float]:
+    """One simulation's rows and wall seconds (log: its output there)."""
     started = time.monotonic()
-    rows = simulate(out, "--config", DEMO_CONFIG, *[part for override in overrides for part in ("--set", override)])
+    sets = [part for override in overrides for part in ("--set", override)]
+    rows = simulate(out, "--config", DEMO_CONFIG, *sets, log=log)
     return rows, time.monotonic() - started
 
 
-def gated(out: Path, base: list[str], tables: list[str], finished: bool = False) -> dict:
+def gated(out: Path, base: list[str], tables: list[str], finished: bool = False, log: Path | None = None) -> dict:
     """A run with the gates enforcing (finished: already run into out): round counts, seconds, final accuracy."""
     overrides = [*base, *([f"simulation.adversary=[{', '.join(tables)}]"] if tables else [])]
-    rows, seconds = (read_rows(out), None) if finished else run(out, overrides)
+    rows, seconds = (read_rows(out), None) if finished else run(out, overrides, log)
     gate_seconds, round_seconds = gate_time(rows)
     return {
         "counts": count_rounds(rows, load_config(DEMO_CONFIG, overrides).simulation.adversary),

@@ -11,8 +11,12 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DEMO_CONFIG = str(CONFIGS / "hospital.toml")  # what `make demo` runs
 
 
-def simulate(out: Path, *args: str) -> list[dict]:
-    """Run a simulation into out (replacing it) and return its metrics rows."""
+def simulate(out: Path, *args: str, log: Path | None = None) -> list[dict]:
+    """Run a simulation into out (replacing it) and return its metrics rows (log: its output there, not shown)."""
     command = [sys.executable, "-m", "fedvlm.cli", "simulate", "--out", str(out), "--overwrite", *args]
-    subprocess.run(command, check=True)
+    if log is None:
+        subprocess.run(command, check=True)
+    else:
+        with log.open("w") as output:
+            subprocess.run(command, check=True, stdout=output, stderr=subprocess.STDOUT)
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
