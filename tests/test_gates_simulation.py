@@ -67,6 +67,28 @@ def test_a_poisoned_site_is_found_quarantined_and_kept_out(tmp_path, tiny_model_
     assert '"hits"' not in text and "generations" not in text  # per-question results stay in memory
 
 
+def test_too_few_sites_left_after_quarantine_skip_the_round_and_the_run_goes_on(tmp_path, tiny_model_dir, monkeypatch):
+    _poison_gate(monkeypatch)
+    config = load_config(None, [*SMALL, "federation.sites=3", "federation.rounds=3", "federation.min_train_nodes=2"])
+    run_dir = RunDir(tmp_path / "run")
+    # site-1 is quarantined in round 1 (rounds 2-4 out); site-2's node is gone in round 2: one site is left.
+    spied_simulate(
+        config, run_dir.root, monkeypatch, poison_from=1, poisoned=POISONED, leaves="site-2", leave_rounds=[2]
+    )
+    rows = run_dir.read_metrics()
+    assert [row["status"] for row in rows] == ["accepted", "accepted", "skipped", "accepted"]
+    assert rows[1]["quarantined"]["added"] == [POISONED] and rows[1]["aggregated_sites"] == ["site-0", "site-2"]
+    skipped = rows[2]
+    assert skipped["reason"] == "1 sites left after quarantine, 2 required"
+    assert (skipped["sampled"], skipped["participants"], skipped["aggregated_sites"]) == (0, 0, [])
+    assert skipped["quarantined"]["sites"] == [POISONED]
+    assert {result["passed"] for result in skipped["gates"].values()} == {None}  # nothing judged
+    assert skipped["adapter_hash"] == rows[1]["adapter_hash"]
+    # site-2 is back: the run goes on without the quarantined site
+    assert (rows[3]["sampled"], rows[3]["aggregated_sites"]) == (2, ["site-0", "site-2"])
+    assert rows[3]["adapter_hash"] != rows[1]["adapter_hash"]
+
+
 def test_group_testing_finds_the_poisoned_site_among_halves(tmp_path, tiny_model_dir, monkeypatch):
     _poison_gate(monkeypatch)
     overrides = ["federation.sites=4", "federation.rounds=1", "gates.group_testing_from=4"]

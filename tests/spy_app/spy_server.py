@@ -4,7 +4,8 @@ It records under FEDVLM_SPY's "dir" every reply the server receives (arrays as s
 the arrays' names as text), the global adapter each train reply answered, the round configs sent and the server
 optimizer state checkpointed. It injects the faults FEDVLM_SPY asks for: "poison_from" (from that round on,
 "poisoned"'s update arrives sign-flipped and 100 times as large, and gate "poison" fails every aggregate holding
-it) and "reject_round" (gate "round-two" fails that round)."""
+it), "reject_round" (gate "round-two" fails that round) and "leaves" (in "leave_rounds", the grid lists no node for
+site "leaves", as a SuperLink lists no node whose SuperNode went offline)."""
 
 from __future__ import annotations
 
@@ -103,6 +104,29 @@ def _reject(server_round: int) -> None:
     gates.GATES["round-two"] = (gates.GateSettings, lambda settings: gate)
 
 
+class _Departing:
+    """The grid, without the node of a site in some rounds (its node id learned from the site's first reply)."""
+
+    def __init__(self, grid: Grid, site: str, rounds: list[int], current: dict) -> None:
+        self._grid, self._site, self._rounds, self._current, self._node = grid, site, rounds, current, None
+        check = federation.usable_train_reply
+
+        def learning(reply: Message, global_state: dict) -> bool:
+            if reply.has_content() and reply_site(reply) == site:
+                self._node = reply.metadata.src_node_id
+            return check(reply, global_state)
+
+        federation.usable_train_reply = learning
+
+    def get_node_ids(self) -> list[int]:
+        nodes = list(self._grid.get_node_ids())
+        gone = self._current["round"] in self._rounds and self._node is not None
+        return [node for node in nodes if not (gone and node == self._node)]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._grid, name)
+
+
 def _track_rounds(current: dict) -> None:
     round_loop = federation.Federation._round
 
@@ -124,4 +148,6 @@ def main(grid: Grid, context: Context) -> None:
         _poison(SPY["poison_from"], SPY["poisoned"], current)
     if "reject_round" in SPY:
         _reject(SPY["reject_round"])
+    if "leaves" in SPY:
+        grid = _Departing(grid, SPY["leaves"], SPY["leave_rounds"], current)
     fedvlm_server.main(grid, context)
