@@ -108,7 +108,7 @@ class _Departing:
     """The grid, without the node of a site in some rounds (its node id learned from the site's first reply)."""
 
     def __init__(self, grid: Grid, site: str, rounds: list[int], current: dict) -> None:
-        self._grid, self._site, self._rounds, self._current, self._node = grid, site, rounds, current, None
+        self._grid, self._rounds, self._current, self._node = grid, rounds, current, None
         check = federation.usable_train_reply
 
         def learning(reply: Message, global_state: dict) -> bool:
