@@ -46,6 +46,7 @@ bench: system $(STAMP)
 	$(VENV)/bin/python -m bench.audit
 	$(VENV)/bin/python -m bench.safety_classifier
 	$(VENV)/bin/python -m bench.gates
+	$(VENV)/bin/python -m bench.gate_seeds --jobs 2
 	$(VENV)/bin/python -m bench.attribution
 
 clean:

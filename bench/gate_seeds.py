@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bench.gates import ACCURACY_GOAL, ATTACKS, GATES_ON, episodes, gated
+from bench.gates import ACCURACY_GOAL, ATTACKS, GATES_ON, clean_rounds, episodes, gated
 
 REPO = Path(__file__).resolve().parents[1]
 ONE_IN = 20  # the goal: at most one false rejection in this many clean rounds
@@ -50,7 +50,7 @@ def planned_runs(seeds: list[int], kinds: list[str], rounds: int) -> dict[tuple[
 def seed_figures(results: dict[str, dict]) -> dict:
     """One seed's figures from its runs' `gated` results (clean and each kind)."""
     clean_final = results[CLEAN]["final"]
-    counts = [result["counts"].clean for result in results.values()]
+    rounds, rejected = clean_rounds(results[CLEAN], {name: r for name, r in results.items() if name != CLEAN})
     kinds = {}
     for name, result in results.items():
         if name == CLEAN:
@@ -64,8 +64,8 @@ def seed_figures(results: dict[str, dict]) -> dict:
         }
     return {
         "clean_final": clean_final,
-        "clean_rounds": sum(len(c.rounds) for c in counts),
-        "false_rejections": sum(len(c.false_rejections) for c in counts),
+        "clean_rounds": rounds,
+        "false_rejections": rejected,
         "false_rejection_rounds": {name: r["counts"].clean.false_rejections for name, r in results.items()},
         "kinds": kinds,
     }
