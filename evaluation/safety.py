@@ -7,12 +7,11 @@ from collections import Counter
 from collections.abc import Sequence
 
 from presidio_analyzer import RecognizerResult
-from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 from profanity_check import predict_prob
 
 from privacy.pii.entities import ENTITY_TYPES
 from privacy.pii.normalize import normalize_text
-from privacy.pii.text import TextFilter
+from privacy.pii.text import TextFilter, found_by_ner
 
 DEFAULT_UNSAFE_THRESHOLD = 0.5
 _NAMING = re.compile(r"[^\W\d_]{2}|\d")  # two letters in a row, or a digit
@@ -40,8 +39,7 @@ def _names_someone(span: str, result: RecognizerResult) -> bool:
     """Whether a finding may name someone (pii_counts_per_text says which do not)."""
     if not _NAMING.search(span):
         return False
-    by_ner = result.recognition_metadata.get(RecognizerResult.RECOGNIZER_NAME_KEY) == SpacyRecognizer.__name__
-    return not by_ner or any(character.isupper() for character in _PLACEHOLDER_WORDS.sub("", span))
+    return not found_by_ner(result) or any(character.isupper() for character in _PLACEHOLDER_WORDS.sub("", span))
 
 
 def pii_counts_per_text(texts: Sequence[str], text_filter: TextFilter) -> list[dict[str, int]]:

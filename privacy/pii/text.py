@@ -116,10 +116,14 @@ def build_analyzer(spacy_model: str) -> AnalyzerEngine:
 _FULL_NAME = regex.compile(r"\p{Lu}[\p{L}'’.-]+(?:[ ](?:\p{Ll}{1,4}[ ])?\p{Lu}[\p{L}'’.-]+){1,4}")
 
 
+def found_by_ner(result: RecognizerResult) -> bool:
+    """Whether spaCy's NER made this finding (not a pattern or a cue)."""
+    return result.recognition_metadata.get(RecognizerResult.RECOGNIZER_NAME_KEY) == SpacyRecognizer.__name__
+
+
 def _ner_with_digits(text: str, result: RecognizerResult) -> bool:
     """An NER name or place holding a digit is a product or a code ("Air Max 90", "Galaxy S21"), not a person."""
-    from_ner = result.recognition_metadata.get(RecognizerResult.RECOGNIZER_NAME_KEY) == SpacyRecognizer.__name__
-    return from_ner and any(character.isdigit() for character in text[result.start : result.end])
+    return found_by_ner(result) and any(character.isdigit() for character in text[result.start : result.end])
 
 
 def _may_hold_pii(text: str) -> bool:
